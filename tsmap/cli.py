@@ -1,0 +1,86 @@
+"""The ``tsmap`` command line. It only parses options and calls the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .errors import TsmapError
+
+
+class _Group(click.Group):
+    """Turns library errors into one line on stderr and exit code 1, without a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TsmapError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="tsmap")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """Open-vocabulary maps from Sentinel-2 time series (TimeSenCLIP)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
+    )
+
+
+@main.command()
+@click.option("--bbox", required=True, help="Area of interest as W,S,E,N in lon/lat degrees.")
+@click.option("--year", required=True, type=int, help="Calendar year of imagery.")
+@click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
+@click.option("--out", required=True, help="Class map to write (.tif); the top-1 score goes to *_score.tif.")
+@click.option("--stac", default=None, help="STAC API URL or static catalog.json [default: Earth Search v1].")
+@click.option("--checkpoint", default=None, help="Encoder weights (TimeSenCLIP .ckpt). Random if omitted.")
+@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--max-cloud", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%).")
+@click.option("--epsg", default=None, type=int, help="Output CRS [default: UTM zone of the AOI centre].")
+@click.option("--force", is_flag=True, help="Allow AOIs larger than the safety limit.")
+def predict(bbox, year, prompts, out, stac, checkpoint, clip_model, clip_pretrained, max_cloud, epsg, force):
+    """Map text prompts over an area for one year."""
+    from .geo import MAX_AOI_KM2, BBox, Grid
+    from .errors import InputError
+    from .pipeline import predict as run
+    from .search import EARTH_SEARCH, Query
+
+    box = BBox.parse(bbox)
+    if box.area_km2() > MAX_AOI_KM2 and not force:
+        raise InputError(f"AOI is {box.area_km2():,.0f} km², above the {MAX_AOI_KM2:,.0f} km² limit; pass --force to map it anyway")
+    query = Query.for_year(box, year, max_cloud=max_cloud)
+    result = run(
+        prompts=prompts,
+        out=out,
+        query=query,
+        grid=Grid.from_bbox(box, epsg=epsg),
+        stac=stac or EARTH_SEARCH,
+        checkpoint=checkpoint,
+        clip_model=clip_model,
+        clip_pretrained=clip_pretrained,
+    )
+    click.echo(f"wrote {result.class_map} and {result.score_map} ({result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes)")
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, help="Folder for the synthetic scene and the maps.")
+@click.option("--size", default=256, show_default=True, help="Scene side in 10 m pixels.")
+@click.option("--checkpoint", default=None, help="Encoder weights; random if omitted.")
+@click.option("--clip-pretrained", default="none", show_default=True, help="Text tower weights; 'none' = random, offline.")
+def demo(out_dir, size, checkpoint, clip_pretrained):
+    """Write a SYNTHETIC Sentinel-2 year and map it, fully offline."""
+    from .demo import run_demo
+
+    click.echo("tsmap demo: the imagery is SYNTHETIC; with no checkpoint the models are RANDOM, so the map shows the pipeline, not real classes.")
+    result = run_demo(out_dir, size=size, checkpoint=checkpoint, clip_pretrained=clip_pretrained)
+    click.echo(f"scene catalog: {result.scene.catalog}")
+    click.echo(f"wrote {result.predict.class_map} and {result.predict.score_map}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

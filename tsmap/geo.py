@@ -1,0 +1,114 @@
+"""Areas of interest and output grids: lon/lat boxes, UTM zones, pixel-aligned grids."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import InputError
+
+#: Largest AOI accepted without ``force=True`` (km²).
+MAX_AOI_KM2 = 10_000.0
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A lon/lat box in degrees (WGS84): west, south, east, north."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def __post_init__(self) -> None:
+        vals = (self.west, self.south, self.east, self.north)
+        if not all(math.isfinite(v) for v in vals):
+            raise InputError(f"bbox {vals} has a non-finite value; give four numbers W,S,E,N")
+        if not (-180 <= self.west <= 180 and -180 <= self.east <= 180):
+            raise InputError(
+                f"bbox longitude out of range in {vals}; longitudes must lie in [-180, 180] (order is W,S,E,N)"
+            )
+        if not (-90 <= self.south <= 90 and -90 <= self.north <= 90):
+            raise InputError(
+                f"bbox latitude out of range in {vals}; latitudes must lie in [-90, 90] (order is W,S,E,N)"
+            )
+        if self.west >= self.east or self.south >= self.north:
+            raise InputError(
+                f"bbox {vals} is inverted or has zero area; the order is W,S,E,N with W < E and S < N"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> "BBox":
+        """Parse ``"W,S,E,N"``."""
+        parts = [p for p in str(text).replace(" ", "").split(",") if p != ""]
+        if len(parts) != 4:
+            raise InputError(f"bbox {text!r} must be 4 comma-separated numbers W,S,E,N (lon/lat degrees)")
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            raise InputError(f"bbox {text!r} must be 4 comma-separated numbers W,S,E,N (lon/lat degrees)") from None
+        return cls(*nums)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.west + self.east) / 2, (self.south + self.north) / 2
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.west, self.south, self.east, self.north)
+
+    def area_km2(self) -> float:
+        """Approximate area on the sphere."""
+        r = 6371.0088
+        dlon = math.radians(self.east - self.west)
+        return r * r * dlon * abs(math.sin(math.radians(self.north)) - math.sin(math.radians(self.south)))
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS84 UTM zone containing a point."""
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up pixel grid: CRS, outer bounds (minx, miny, maxx, maxy) and pixel size."""
+
+    epsg: int
+    bounds: tuple[float, float, float, float]
+    resolution: float = 10.0
+
+    def __post_init__(self) -> None:
+        minx, miny, maxx, maxy = self.bounds
+        if self.resolution <= 0:
+            raise InputError(f"grid resolution must be positive, got {self.resolution}")
+        if maxx <= minx or maxy <= miny:
+            raise InputError(f"grid bounds {self.bounds} are empty; give (minx, miny, maxx, maxy)")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        minx, miny, maxx, maxy = self.bounds
+        return round((maxy - miny) / self.resolution), round((maxx - minx) / self.resolution)
+
+    @property
+    def transform(self):
+        from affine import Affine
+
+        return Affine(self.resolution, 0.0, self.bounds[0], 0.0, -self.resolution, self.bounds[3])
+
+    @classmethod
+    def from_bbox(cls, bbox: BBox, *, epsg: int | None = None, resolution: float = 10.0) -> "Grid":
+        """The grid covering ``bbox`` in ``epsg`` (default: UTM zone of the box centre), snapped outwards."""
+        from rasterio.warp import transform_bounds
+
+        epsg = epsg or utm_epsg(*bbox.centre)
+        minx, miny, maxx, maxy = transform_bounds("EPSG:4326", f"EPSG:{epsg}", *bbox.as_tuple(), densify_pts=21)
+        r = resolution
+        snapped = (math.floor(minx / r) * r, math.floor(miny / r) * r, math.ceil(maxx / r) * r, math.ceil(maxy / r) * r)
+        return cls(epsg=epsg, bounds=snapped, resolution=resolution)
+
+    def lonlat_bbox(self) -> BBox:
+        """The lon/lat box enclosing this grid."""
+        from rasterio.warp import transform_bounds
+
+        return BBox(*transform_bounds(f"EPSG:{self.epsg}", "EPSG:4326", *self.bounds, densify_pts=21))
