@@ -84,7 +84,7 @@ def predict(
     emb = embed(comp["s2"], PixelEncoder(model, prep, device=device))
     result = classify(emb, classes)
 
-    with _progress(progress), _torch_threads_for_dask():
+    with _progress(progress), _torch_threads_for_dask(result["class"].data.npartitions):
         (class_arr, score_arr) = dask.compute(result["class"].data, result["score"].data)
 
     tags = {
@@ -133,13 +133,17 @@ class _progress:
 
 
 class _torch_threads_for_dask:
-    """One torch thread per dask thread, so the two do not oversubscribe the cores."""
+    """Share the cores between dask threads and torch threads instead of oversubscribing them."""
+
+    def __init__(self, n_tasks: int) -> None:
+        cores = os.cpu_count() or 1
+        self.threads = max(1, cores // max(1, min(n_tasks, cores)))
 
     def __enter__(self):
         import torch
 
         self.saved = torch.get_num_threads()
-        torch.set_num_threads(1)
+        torch.set_num_threads(self.threads)
 
     def __exit__(self, *exc):
         import torch

@@ -1,0 +1,40 @@
+"""Shared fixtures. Tests run offline; real sample data comes from ../shared/data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TSMAP_SHARED", ROOT.parent / "shared"))
+DEMO_SIZE = 64
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, skipping the test (with the reason) when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real sample data not available: {path} is absent (it lives in the project's ../shared)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_scene(tmp_path_factory):
+    """A small synthetic scene (COGs + static STAC catalog), built once per test session."""
+    from tsmap.synthetic import make_scene
+
+    return make_scene(str(tmp_path_factory.mktemp("scene")), size=DEMO_SIZE)
+
+
+@pytest.fixture()
+def no_compute():
+    """A dask scheduler that fails if anything computes: proves laziness."""
+    import dask
+
+    def _boom(*args, **kwargs):
+        raise AssertionError("something computed while it should have stayed lazy")
+
+    with dask.config.set(scheduler=_boom):
+        yield

@@ -1,0 +1,93 @@
+"""The command line, end to end on the synthetic scene, offline."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from rio_cogeo.cogeo import cog_validate
+
+from tsmap.cli import main
+
+from .conftest import DEMO_SIZE
+
+
+def _tsmap(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tsmap", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_demo_writes_valid_cogs_on_the_demo_grid(tmp_path):
+    from tsmap.synthetic import make_scene
+
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--size", str(DEMO_SIZE)])
+    assert res.exit_code == 0, res.output
+    assert "SYNTHETIC" in res.output and "RANDOM" in res.output
+    grid = make_scene(str(tmp_path / "again"), size=DEMO_SIZE).grid
+    for name in ("map.tif", "map_score.tif"):
+        valid, errors, _ = cog_validate(str(out / name))
+        assert valid, errors
+        with rasterio.open(out / name) as f:
+            assert f.crs.to_epsg() == grid.epsg and f.transform == grid.transform and f.shape == grid.shape
+            band = f.read(1)
+            strip = max(2, DEMO_SIZE // 16)
+            if name == "map.tif":
+                assert f.nodata == 255 and (band[:, :strip] == 255).all() and (band[:, strip:] < 8).all()
+                assert f.tags()["classes"].startswith("Artificial Land,Cropland")
+            else:
+                assert np.isnan(band[:, :strip]).all() and np.isfinite(band[:, strip:]).all()
+
+
+def test_predict_on_static_catalog(demo_scene, tmp_path):
+    box = demo_scene.grid.lonlat_bbox()
+    prompts = tmp_path / "lc.yaml"
+    prompts.write_text("classes:\n  - name: water\n    prompts: [a lake]\n  - name: forest\n  - name: field\n")
+    out = tmp_path / "map.tif"
+    res = CliRunner().invoke(
+        main,
+        ["predict", "--bbox", f"{box.west},{box.south},{box.east},{box.north}", "--year", "2023",
+         "--prompts", str(prompts), "--out", str(out), "--stac", demo_scene.catalog, "--clip-pretrained", "none"],
+    )
+    assert res.exit_code == 0, res.output
+    assert cog_validate(str(out))[0] and cog_validate(str(tmp_path / "map_score.tif"))[0]
+    with rasterio.open(out) as f:
+        assert f.crs.to_epsg() == 32632 and f.res == (10.0, 10.0)
+        cls = f.read(1)
+        b = f.bounds
+        # the output covers the scene; inside it every pixel east of the strip is classified
+        sx0, sy0, sx1, sy1 = demo_scene.grid.bounds
+        assert b.left <= sx0 and b.bottom <= sy0 and b.right >= sx1 and b.top >= sy1
+        row, col = f.index(sx1 - 15, sy1 - 15)
+        assert cls[row, col] < 3
+        row, col = f.index(sx0 + 5, sy1 - 15)
+        assert cls[row, col] == 255  # nodata strip
+        assert f.tags()["classes"] == "water,forest,field"
+
+
+@pytest.mark.parametrize(
+    "bbox, fragment",
+    [
+        ("7.1,50.6,7.0,50.7", "inverted"),
+        ("7.0,50.6,200,50.7", "out of range"),
+        ("7.0,50.6,7.1", "4 comma-separated"),
+    ],
+)
+def test_bad_bbox_one_line_no_traceback_no_file(tmp_path, bbox, fragment):
+    out = tmp_path / "map.tif"
+    res = _tsmap("predict", "--bbox", bbox, "--year", "2023", "--prompts", "land-cover", "--out", str(out))
+    assert res.returncode != 0
+    assert fragment in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_missing_prompts_file(tmp_path):
+    out = tmp_path / "map.tif"
+    res = _tsmap("predict", "--bbox", "7.0,50.6,7.1,50.7", "--year", "2023", "--prompts", str(tmp_path / "no.yaml"), "--out", str(out))
+    assert res.returncode != 0
+    assert "prompts file" in res.stderr and "does not exist" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert os.listdir(tmp_path) == []
