@@ -38,3 +38,15 @@ def no_compute():
 
     with dask.config.set(scheduler=_boom):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _text_cache_in_tmp(tmp_path_factory):
+    """Text embeddings are cached on disk: keep the tests' cache out of the user's cache folder."""
+    old = os.environ.get("TSMAP_CACHE_DIR")
+    os.environ["TSMAP_CACHE_DIR"] = str(tmp_path_factory.mktemp("tsmap-cache"))
+    yield
+    if old is None:
+        os.environ.pop("TSMAP_CACHE_DIR", None)
+    else:
+        os.environ["TSMAP_CACHE_DIR"] = old

@@ -1,14 +1,25 @@
-"""Text embeddings from an open_clip text tower (default: OpenAI CLIP ViT-B/32)."""
+"""Text embeddings from an open_clip text tower (default: OpenAI CLIP ViT-B/32), cached on disk.
+
+The cache holds one small ``.npy`` per (text model, exact prompt text), so re-running a prompt set,
+or another set that shares sentences, costs nothing. Its folder is ``cache_dir`` when given, else
+``$TSMAP_CACHE_DIR``, else the user cache folder (``~/.cache/tsmap`` on Linux).
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
+import re
+import sys
+import uuid
 
 import numpy as np
 
 from .errors import ModelError
+from .prompts import PromptSet
+from .score import ClassEmbeddings
 
 log = logging.getLogger("tsmap")
 
@@ -16,26 +27,137 @@ DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
 #: ``pretrained`` value that builds a randomly initialised (seeded) tower, for offline use.
 RANDOM = "none"
+#: Give ``cache_dir=NO_CACHE`` to bypass the disk cache.
+NO_CACHE = False
 
 
-def encode_texts(texts: list[str], *, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -> np.ndarray:
-    """L2-normalised text embeddings (len(texts), dim) as float32.
+def encode_texts(
+    texts: list[str],
+    *,
+    model: str = DEFAULT_MODEL,
+    pretrained: str = DEFAULT_PRETRAINED,
+    cache_dir: str | os.PathLike | None | bool = None,
+) -> np.ndarray:
+    """L2-normalised text embeddings (len(texts), dim) as float32, from the disk cache when there.
 
     ``pretrained`` is an open_clip tag (``"openai"``), a local weights file, or ``"none"`` for a
-    seeded random tower (scores are then meaningless; a warning says so).
+    seeded random tower (scores are then meaningless; a warning says so). Only texts missing from
+    the cache are encoded (and then stored); ``cache_dir=False`` turns the cache off.
     """
-    import torch
+    texts = [str(t) for t in texts]
+    cache = None if cache_dir is NO_CACHE else _Cache(cache_dir, _cache_key(model, pretrained))
+    found = {t: cache.get(t) for t in dict.fromkeys(texts)} if cache else {}
+    missing = [t for t in dict.fromkeys(texts) if found.get(t) is None]
+    if missing:
+        new = _encode(missing, model, pretrained)
+        for t, e in zip(missing, new):
+            found[t] = e
+            if cache:
+                cache.put(t, e)
+    if not texts:
+        return np.zeros((0, 0), np.float32)
+    return np.stack([found[t] for t in texts]).astype(np.float32)
 
-    clip, tokenizer = _load(model, pretrained)
-    with torch.inference_mode():
-        emb = clip.encode_text(tokenizer(list(texts)), normalize=True)
-    return emb.float().numpy()
+
+def embed_prompts(
+    prompts: PromptSet,
+    *,
+    model: str = DEFAULT_MODEL,
+    pretrained: str = DEFAULT_PRETRAINED,
+    cache_dir: str | os.PathLike | None | bool = None,
+) -> ClassEmbeddings:
+    """The class embeddings of a prompt set, ensembled by its rule, with provenance tags."""
+    groups = prompts.texts()
+    flat = encode_texts([t for g in groups for t in g], model=model, pretrained=pretrained, cache_dir=cache_dir)
+    bounds = np.cumsum([0] + [len(g) for g in groups])
+    per_class = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return ClassEmbeddings.from_groups(
+        per_class, rule=prompts.ensembling, names=prompts.names, tags=provenance(prompts, model=model, pretrained=pretrained)
+    )
+
+
+def provenance(prompts: PromptSet, *, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -> dict[str, str]:
+    """Tags that let a map be traced to, and rebuilt from, its prompts and text model."""
+    return {
+        "prompts_name": prompts.name,
+        "prompts_sha256": prompts.sha256(),
+        "text_model": model_id(model, pretrained),
+        "classes": ",".join(prompts.names),
+        "prompts": prompts.to_json(),
+    }
 
 
 def model_id(model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -> str:
     """A string naming the text model, recorded with every output."""
     tag = os.path.basename(pretrained) if os.path.exists(str(pretrained)) else pretrained
     return f"open_clip:{model}/{tag}"
+
+
+def default_cache_dir() -> str:
+    """``$TSMAP_CACHE_DIR``, else the platform's user cache folder + ``tsmap``."""
+    if os.environ.get("TSMAP_CACHE_DIR"):
+        return os.environ["TSMAP_CACHE_DIR"]
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~/AppData/Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "tsmap")
+
+
+def _cache_key(model: str, pretrained: str) -> str:
+    """Model id, plus size and mtime for a local weights file (a changed file is a new model)."""
+    key = model_id(model, pretrained)
+    if os.path.isfile(str(pretrained)):
+        st = os.stat(pretrained)
+        key += f"@{os.path.abspath(pretrained)}:{st.st_size}:{st.st_mtime_ns}"
+    return key
+
+
+class _Cache:
+    """One ``.npy`` per text under ``<root>/text-embeddings/<model>/``; writes are atomic."""
+
+    def __init__(self, root, key: str) -> None:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", key.split("@")[0])[:80]
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        self.dir = os.path.join(os.fspath(root or default_cache_dir()), "text-embeddings", f"{slug}-{digest}")
+
+    def _path(self, text: str) -> str:
+        h = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return os.path.join(self.dir, h[:2], f"{h}.npy")
+
+    def get(self, text: str) -> np.ndarray | None:
+        path = self._path(text)
+        if not os.path.exists(path):
+            return None
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable text-embedding cache file %s (%s)", path, exc)
+            return None
+
+    def put(self, text: str, emb: np.ndarray) -> None:
+        path = self._path(text)
+        tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(emb, np.float32), allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write the text-embedding cache in %s (%s); continuing without it", self.dir, exc)
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def _encode(texts: list[str], model: str, pretrained: str) -> np.ndarray:
+    import torch
+
+    clip, tokenizer = _load(model, pretrained)
+    with torch.inference_mode():
+        emb = clip.encode_text(tokenizer(list(texts)), normalize=True)
+    return emb.float().numpy()
 
 
 @functools.lru_cache(maxsize=2)
@@ -59,8 +181,9 @@ def _load(model: str, pretrained: str):
             clip = open_clip.create_model(model, pretrained=pretrained)
         except Exception as exc:
             raise ModelError(
-                f"cannot load open_clip weights {pretrained!r} for {model} ({type(exc).__name__}: {exc}); "
-                "connect to the internet once, or pass --clip-pretrained with a local weights file "
-                "(or 'none' for a random tower)"
+                f"cannot load open_clip weights {pretrained!r} for {model} ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
+                "connect to the internet once (the weights are then cached), or download them elsewhere "
+                "(e.g. huggingface.co/timm/vit_base_patch32_clip_224.openai, open_clip_pytorch_model.bin) and pass "
+                "--clip-pretrained FILE --clip-model ViT-B-32-quickgelu (or 'none' for a random tower)"
             ) from exc
     return clip.eval(), open_clip.get_tokenizer(model)
