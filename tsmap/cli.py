@@ -82,5 +82,24 @@ def demo(out_dir, size, checkpoint, clip_pretrained):
     click.echo(f"wrote {result.predict.class_map} and {result.predict.score_map}")
 
 
+@main.command()
+@click.argument("source", required=False)
+def prompts(source):
+    """List the bundled prompt sets, or validate and show one (a name or a YAML file)."""
+    from .prompts import bundled, load_prompts
+
+    if source is None:
+        for name in bundled():
+            ps = load_prompts(name)
+            click.echo(f"{name:<12} {len(ps.classes):>3} classes  {ps.description}")
+        return
+    ps = load_prompts(source)
+    click.echo(f"{ps.name}: {len(ps.classes)} classes, ensembling {ps.ensembling}, sha256 {ps.sha256()}")
+    if ps.unknown:
+        click.echo(f"unknown rule: {ps.to_dict()['unknown']}")
+    for i, (c, texts) in enumerate(zip(ps.classes, ps.texts())):
+        click.echo(f"{i:>3} {c.code or '-':<5} {c.color or '-':<8} {c.name} ({len(texts)} prompts)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
