@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,24 @@ def test_model_id(tmp_path):
     weights = tmp_path / "clip.bin"
     weights.write_bytes(b"x")
     assert model_id("ViT-B-32-quickgelu", str(weights)) == "open_clip:ViT-B-32-quickgelu/clip.bin"
+
+
+def test_local_weights_file_works_offline_and_a_new_file_is_a_new_model(tmp_path):
+    import open_clip
+    import torch
+
+    def save(seed):
+        torch.manual_seed(seed)
+        m = open_clip.create_model("ViT-S-32-alt", pretrained=None).eval()  # a small tower: 43 M parameters
+        torch.save(m.state_dict(), tmp_path / "weights.bin")
+        with torch.inference_mode():
+            return m.encode_text(open_clip.get_tokenizer("ViT-S-32-alt")(["a lake"]), normalize=True).numpy()
+
+    first = save(1)
+    got = encode_texts(["a lake"], model="ViT-S-32-alt", pretrained=str(tmp_path / "weights.bin"), cache_dir=tmp_path)
+    np.testing.assert_allclose(got, first, atol=1e-6)
+    second = save(2)
+    os.utime(tmp_path / "weights.bin", ns=(1, 1))  # make sure the mtime differs, as a real rewrite would
+    got = encode_texts(["a lake"], model="ViT-S-32-alt", pretrained=str(tmp_path / "weights.bin"), cache_dir=tmp_path)
+    np.testing.assert_allclose(got, second, atol=1e-6)  # neither the disk cache nor the loaded model is stale
+    assert not np.allclose(first, second)

@@ -154,14 +154,15 @@ class _Cache:
 def _encode(texts: list[str], model: str, pretrained: str) -> np.ndarray:
     import torch
 
-    clip, tokenizer = _load(model, pretrained)
+    clip, tokenizer = _load(model, pretrained, _cache_key(model, pretrained))
     with torch.inference_mode():
         emb = clip.encode_text(tokenizer(list(texts)), normalize=True)
     return emb.float().numpy()
 
 
 @functools.lru_cache(maxsize=2)
-def _load(model: str, pretrained: str):
+def _load(model: str, pretrained: str, key: str):
+    """The open_clip model and tokenizer; ``key`` changes when a local weights file does."""
     import open_clip
     import torch
 
