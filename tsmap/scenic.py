@@ -61,9 +61,13 @@ class ScenicPrompts:
             counts[r] = counts.get(r, 0) + 1
         return counts
 
+    def to_json(self) -> str:
+        """The prompts as compact JSON ``[{text, value, rater}, ...]`` (recorded with every map)."""
+        doc = [{"text": t, "value": v, "rater": r} for t, v, r in zip(self.texts, self.values, self.raters)]
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
     def sha256(self) -> str:
-        doc = [list(self.texts), list(self.values), list(self.raters)]
-        return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
 
 
 def bundled_scenic() -> list[str]:
@@ -156,7 +160,8 @@ def scenicness(
         output_dtypes=[np.float32],
     )
     out.attrs.update(
-        scenic_prompts=prompts.name, scenic_sha256=prompts.sha256(), scenic_method=_describe(method, min_prompts, weights),
+        scenic_prompts=prompts.name, scenic_sha256=prompts.sha256(), prompts=prompts.to_json(),
+        scenic_method=_describe(method, min_prompts, weights),
         logit_scale=float(logit_scale), text_model=text_model,
     )
     return out.rename("scenicness")
