@@ -1,15 +1,22 @@
+import datetime as dt
 import json
 import os
 
 import numpy as np
 import pystac
+import pytest
 import rasterio
 
-from tsmap.bands import ALL_BANDS
-from tsmap.load import dn_offset, load_cube
+from tsmap.bands import ALL_BANDS, ALL_NAMES
+from tsmap.errors import DataError
+from tsmap.geo import BBox, Grid
+from tsmap.load import chunk_bytes, load_cube
 from tsmap.search import Query, search
 
 from .conftest import shared_path
+from .stac_factory import lonlat_box_in, make_item
+
+UTC = dt.timezone.utc
 
 
 def _items(scene):
@@ -22,7 +29,8 @@ def test_cube_is_lazy_and_on_the_grid(demo_scene, no_compute):
     assert cube.dims == ("time", "band", "y", "x")
     assert list(cube.band.values) == [b.name for b in ALL_BANDS]
     assert cube.shape == (24, 11, *demo_scene.grid.shape)
-    assert cube.chunks[2] == (32, 32) and cube.chunks[0] == (24,)
+    assert cube.chunks[2] == (32, 32) and cube.chunks[0] == (24,) and cube.chunks[1] == (11,)
+    assert cube.data.blocks[0, 0, 0, 0].nbytes == chunk_bytes(24, 32)
     minx, _, _, maxy = demo_scene.grid.bounds
     assert float(cube.x[0]) == minx + 5 and float(cube.y[0]) == maxy - 5  # pixel centres
 
@@ -52,13 +60,95 @@ def test_harmonise_off_keeps_raw_dn(demo_scene):
     assert raw - fixed == 1000
 
 
+def test_old_and_new_baselines_meet_in_one_convention(tmp_path):
+    """A 2021 scene (baseline 03.00, no offset) and a 2023 one (+1000) of the same surface load equal."""
+    box = (7.00, 50.00, 7.004, 50.003)
+    bounds = lonlat_box_in(32632, box)
+    old = make_item(tmp_path, item_id="old", when=dt.datetime(2021, 6, 1, tzinfo=UTC), epsg=32632, bounds=bounds,
+                    baseline="03.00", offset=None)  # fmt: skip
+    new = make_item(tmp_path, item_id="new", when=dt.datetime(2023, 6, 1, tzinfo=UTC), epsg=32632, bounds=bounds,
+                    dn=lambda b, lon, lat: np.full(lon.shape, 2500.0))  # fmt: skip
+    cube = load_cube([new, old], Grid(32632, bounds)).compute()
+    assert list(cube.id.values) == ["old", "new"]  # sorted by time
+    np.testing.assert_array_equal(cube.sel(band="B02").values[0], 1500)
+    np.testing.assert_array_equal(cube.sel(band="B02").values[1], 1500)
+    np.testing.assert_array_equal(cube.sel(band="SCL").values, 4)  # SCL is never shifted
+
+
+def _field(band, lon, lat):
+    """A smooth DN field of lon/lat: any misplaced pixel shows up as a large error."""
+    return 1000 + 2000 + (lon - 5.99) * 20_000 + (lat - 49.99) * 10_000 + 10 * int(band[1:3].rstrip("A"))
+
+
+def test_aoi_across_two_utm_zones_is_one_seamless_grid(tmp_path):
+    """Items in EPSG:32631 and EPSG:32632 (same overpass) load into one grid without gaps or seams."""
+    aoi = BBox(5.994, 50.000, 6.006, 50.004)  # straddles 6°E, the zone border
+    when = dt.datetime(2023, 6, 1, 10, 30, tzinfo=UTC)
+    west = make_item(tmp_path, item_id="T31", when=when, epsg=32631, bounds=lonlat_box_in(32631, (5.990, 49.998, 6.001, 50.006)), dn=_field)
+    east = make_item(tmp_path, item_id="T32", when=when, epsg=32632, bounds=lonlat_box_in(32632, (5.999, 49.998, 6.010, 50.006)), dn=_field)
+    grid = Grid.from_bbox(aoi)
+    cube = load_cube([west, east], grid, chunk=32).compute()
+    assert grid.epsg == 32632 and cube.sizes["time"] == 1  # one overpass -> one time step
+    assert list(cube.id.values) == ["T31,T32"]
+    values = cube.isel(time=0)
+    assert not np.isnan(values.values).any()  # seamless: no gap at the zone border
+    xs, ys = np.meshgrid(cube.x.values, cube.y.values)
+    lon, lat = (np.asarray(v).reshape(xs.shape) for v in rasterio.warp.transform("EPSG:32632", "EPSG:4326", xs.ravel(), ys.ravel()))
+    # every pixel (10 m and warped 20 m bands) carries the field value of where it is, to resampling accuracy
+    for name, tol in (("B02", 5), ("B11", 9)):
+        expected = _field(name, lon, lat) - 1000
+        np.testing.assert_allclose(values.sel(band=name).values, expected, atol=tol)
+    assert (lon < 6).any() and (lon > 6).any()
+
+
+def test_same_day_merge_can_be_switched_off(tmp_path):
+    when = dt.datetime(2023, 6, 1, 10, 30, tzinfo=UTC)
+    bounds = lonlat_box_in(32632, (7.0, 50.0, 7.003, 50.002))
+    a = make_item(tmp_path, item_id="a", when=when, epsg=32632, bounds=bounds, dn=lambda b, lon, lat: np.full(lon.shape, 1200.0))
+    b = make_item(tmp_path, item_id="b", when=when, epsg=32632, bounds=bounds, dn=lambda b, lon, lat: np.full(lon.shape, 1900.0))
+    merged = load_cube([a, b], Grid(32632, bounds)).sel(band="B04").compute()
+    assert merged.sizes["time"] == 1 and (merged.values == 200).all()  # first item wins where both have data
+    both = load_cube([a, b], Grid(32632, bounds), merge_same_day=False).sel(band="B04").compute()
+    assert both.sizes["time"] == 2 and set(np.unique(both.values)) == {200, 900}
+
+
+def test_item_without_a_required_band_is_refused_before_any_read(tmp_path):
+    bounds = lonlat_box_in(32632, (7.0, 50.0, 7.003, 50.002))
+    item = make_item(tmp_path, item_id="noswir", when=dt.datetime(2023, 6, 1, tzinfo=UTC), epsg=32632, bounds=bounds, skip=("B11", "SCL"))
+    with pytest.raises(DataError, match=r"item 'noswir' has no asset for band\(s\) B11, SCL .*use a Sentinel-2 L2A collection"):
+        load_cube([item], Grid(32632, bounds))
+
+
+def _real_dicts(name):
+    return json.loads(shared_path("data", "stac-items", name).read_text())["features"]
+
+
 def _real_items(name):
-    path = shared_path("data", "stac-items", name)
-    return [pystac.Item.from_dict(f) for f in json.loads(path.read_text())["features"]]
+    return [pystac.Item.from_dict(f) for f in _real_dicts(name)]
 
 
-def test_offset_detected_on_real_items():
-    es = _real_items("earth_search_v1_sentinel-2-l2a_items.geojson")
-    pc = _real_items("planetary_computer_sentinel-2-l2a_items.geojson")
-    assert {dn_offset(it) for it in es} == {1000}
-    assert {dn_offset(it) for it in pc} == {0}
+def test_real_earth_search_and_planetary_computer_items_stack_lazily(no_compute):
+    """Metadata only: real items stack onto a grid inside their tile, in their own UTM zone."""
+    for name, epsg in (("earth_search_v1_sentinel-2-l2a_items.geojson", 32720), ("planetary_computer_sentinel-2-l2a_items.geojson", 32660)):
+        item = _real_items(name)[0]
+        x0, y0 = item.assets["B02" if "B02" in item.assets else "blue"].extra_fields["proj:transform"][2::3][:2]
+        grid = Grid(epsg, (x0 + 10_000, y0 - 30_000, x0 + 15_120, y0 - 24_880))
+        cube = load_cube([item], grid, chunk=256)
+        assert cube.shape == (1, 11, 512, 512) and list(cube.band.values) == list(ALL_NAMES)
+        assert cube.attrs["crs"].upper() == f"EPSG:{epsg}"
+
+
+def test_real_item_with_proj_code_only_stacks(no_compute):
+    """stackstac#262: an item whose projection is only ``proj:code`` still stacks (and in the right CRS)."""
+    import stackstac
+
+    from tsmap.items import prepare_item
+
+    d = _real_dicts("earth_search_v1_sentinel-2-l2a_items.geojson")[0]
+    d["properties"]["proj:code"] = f"EPSG:{d['properties'].pop('proj:epsg')}"
+    d["stac_extensions"] = [e.replace("projection/v1.1.0", "projection/v2.0.0") for e in d["stac_extensions"]]
+    item = pystac.Item.from_dict(d)
+    with pytest.raises(ValueError, match="Cannot pick a common CRS"):
+        stackstac.stack([d], assets=["blue"])  # the upstream bug
+    cube = stackstac.stack([prepare_item(item)], assets=["B02"])  # no epsg given: read from proj:code
+    assert cube.attrs["crs"].upper() == "EPSG:32720" and cube.shape[-2:] == (10980, 10980)

@@ -63,8 +63,22 @@ class BBox:
         return r * r * dlon * abs(math.sin(math.radians(self.north)) - math.sin(math.radians(self.south)))
 
 
+def check_area(bbox: BBox, *, max_km2: float = MAX_AOI_KM2, force: bool = False) -> None:
+    """Refuse an AOI above ``max_km2`` unless ``force``: a typo in a bbox should not start a continent-sized run."""
+    area = bbox.area_km2()
+    if area > max_km2 and not force:
+        raise InputError(
+            f"AOI is {area:,.0f} km², above the {max_km2:,.0f} km² limit; pass --force (force=True) to map it anyway, "
+            "or raise the limit with --max-area"
+        )
+
+
 def utm_epsg(lon: float, lat: float) -> int:
-    """EPSG code of the WGS84 UTM zone containing a point."""
+    """EPSG code of the WGS84 UTM zone containing a point (UPS north/south beyond 84°N/80°S)."""
+    if lat > 84:
+        return 32661
+    if lat < -80:
+        return 32761
     zone = min(int((lon + 180) // 6) + 1, 60)
     return (32600 if lat >= 0 else 32700) + zone
 
@@ -99,13 +113,25 @@ class Grid:
     @classmethod
     def from_bbox(cls, bbox: BBox, *, epsg: int | None = None, resolution: float = 10.0) -> "Grid":
         """The grid covering ``bbox`` in ``epsg`` (default: UTM zone of the box centre), snapped outwards."""
+        from rasterio.errors import CRSError
         from rasterio.warp import transform_bounds
 
         epsg = epsg or utm_epsg(*bbox.centre)
-        minx, miny, maxx, maxy = transform_bounds("EPSG:4326", f"EPSG:{epsg}", *bbox.as_tuple(), densify_pts=21)
+        try:
+            minx, miny, maxx, maxy = transform_bounds("EPSG:4326", f"EPSG:{epsg}", *bbox.as_tuple(), densify_pts=21)
+        except CRSError:
+            raise InputError(f"EPSG:{epsg} is not a known CRS; give a projected EPSG code in metres (e.g. 32632) or omit --epsg") from None
+        if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+            raise InputError(f"bbox {bbox.as_tuple()} cannot be projected to EPSG:{epsg}; choose a CRS that covers the AOI")
         r = resolution
         snapped = (math.floor(minx / r) * r, math.floor(miny / r) * r, math.ceil(maxx / r) * r, math.ceil(maxy / r) * r)
         return cls(epsg=epsg, bounds=snapped, resolution=resolution)
+
+    def buffered(self, pixels: int) -> "Grid":
+        """This grid grown by ``pixels`` on every side (e.g. the context P x P neighbourhoods need)."""
+        m = int(pixels) * self.resolution
+        minx, miny, maxx, maxy = self.bounds
+        return Grid(self.epsg, (minx - m, miny - m, maxx + m, maxy + m), self.resolution)
 
     def lonlat_bbox(self) -> BBox:
         """The lon/lat box enclosing this grid."""

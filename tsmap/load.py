@@ -1,124 +1,133 @@
 """Load STAC items into a lazy Sentinel-2 cube (time, band, y, x) on one target grid.
 
-Fixes applied to the item metadata before stacking (see stackstac#262, #74):
-asset keys are mapped to canonical band names through the band table, relative hrefs are
-made absolute, ``proj:code`` is turned into ``proj:epsg``, and every item is warped to the
-one target grid, so AOIs that cross UTM zones stack into one seamless cube.
+Every item is warped onto the one target grid (its own UTM zone or not), so AOIs that cross UTM
+zones stack into one seamless cube (stackstac#74 never arises: the CRS is always given). Item
+metadata is fixed up first by :func:`tsmap.items.prepare_item` (canonical band keys, absolute
+hrefs, ``proj:code`` -> ``proj:epsg``). Nothing is read until a chunk is computed.
+
+Memory: the cube is chunked in space only (time and band whole per chunk, as the compositor and the
+encoder need), so one chunk holds ``n_times x 11 bands x chunk² x 4 bytes`` (:func:`chunk_bytes`):
+e.g. 73 acquisitions at ``chunk=256`` are 210 MB. Compositing a chunk needs about twice that.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 
 import numpy as np
 import xarray as xr
 
-from .bands import ALL_BANDS, BAND, BOA_ADD_OFFSET_DN, SPECTRAL_NAMES, TIME, asset_key
+from .bands import ALL_NAMES, BAND, SCL, SPECTRAL_NAMES, TIME
 from .errors import DataError
 from .geo import Grid
+from .items import as_item, dn_offsets, prepare_item
+from .reader import AssetReader
+from .signing import Signer, needs_signing
 
-#: Default spatial chunk side (pixels). Memory per chunk ≈ n_items × 11 bands × chunk² × 4 bytes.
+#: Default spatial chunk side (pixels).
 DEFAULT_CHUNK = 256
-_BASELINE_04_START = dt.datetime(2022, 1, 25, tzinfo=dt.timezone.utc)
 
 
-def load_cube(items: list, grid: Grid, *, chunk: int = DEFAULT_CHUNK, harmonise: bool = True) -> xr.DataArray:
+def load_cube(
+    items: list,
+    grid: Grid,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    harmonise: bool = True,
+    merge_same_day: bool = True,
+    signer: Signer | str | None = "auto",
+) -> xr.DataArray:
     """Stack ``items`` on ``grid`` as float32 digital numbers, lazily.
 
-    Returns a DataArray (time, band, y, x) with bands B02..B12 then SCL, NaN where no data.
-    With ``harmonise`` the +1000 DN offset of processing baseline >= 04.00 is removed, so every
-    scene is in the pre-2022 convention the TimeSenCLIP model was trained on.
+    Returns a DataArray (time, band, y, x) with bands B02..B12 then SCL, NaN where there is no data,
+    sorted by time. With ``harmonise`` the +1000 DN offset of processing baseline >= 04.00 is
+    removed band by band, so every scene is in the pre-2022 convention the TimeSenCLIP model was
+    trained on. With ``merge_same_day`` items of one satellite on one day (neighbouring tiles of the
+    same overpass, e.g. on both sides of a UTM zone border) become one time step: where their
+    footprints overlap the first item's pixel is kept, so no observation is counted twice.
+    ``signer``: ``"auto"`` signs Planetary Computer hrefs at read time (re-signing when tokens
+    expire), None never signs, or give a :class:`tsmap.signing.Signer`.
     """
     import stackstac
 
     if not items:
         raise DataError("no items to load; the search found nothing")
-    prepared = [_prepare_item(it) for it in items]
+    if int(chunk) < 16:
+        raise DataError(f"chunk size {chunk} is too small; use at least 16 pixels (default {DEFAULT_CHUNK})")
+    items = sorted((as_item(it) for it in items), key=lambda it: it.datetime)
+    prepared = [prepare_item(it) for it in items]
     cube = stackstac.stack(
         prepared,
-        assets=[b.name for b in ALL_BANDS],
+        assets=list(ALL_NAMES),
         epsg=grid.epsg,
         bounds=grid.bounds,
         resolution=grid.resolution,
         dtype="float32",
         fill_value=np.float32(np.nan),
         rescale=False,
+        sortby_date=False,
         xy_coords="center",
-        chunksize=(-1, -1, chunk, chunk),
+        chunksize=(-1, -1, int(chunk), int(chunk)),
         snap_bounds=False,
         errors_as_nodata=(),
+        reader=functools.partial(AssetReader, signer=_signer(signer, prepared)),
     )
     cube.attrs.pop("spec", None)
     cube = cube.drop_vars([c for c in cube.coords if c not in (TIME, BAND, "x", "y", "id")])
     if harmonise:
-        cube = _remove_offset(cube, [dn_offset(it) for it in items])
+        cube = _remove_offsets(cube, [dn_offsets(it) for it in items])
+    if merge_same_day:
+        cube = _merge_same_day(cube, [_acquisition(it) for it in items])
     cube.name = "s2"
     return cube
 
 
-def dn_offset(item) -> int:
-    """The digital-number offset of an item: 1000 from processing baseline 04.00 on, else 0.
-
-    Read from ``raster:bands`` (offset -0.1 at scale 1e-4) when present, else from
-    ``s2:processing_baseline``, else from the acquisition date (2022-01-25 on).
-    """
-    for band_name in SPECTRAL_NAMES:
-        try:
-            asset = item.assets[asset_key(item.assets, _band(band_name))]
-        except KeyError:
-            continue
-        rb = asset.extra_fields.get("raster:bands") or []
-        if rb and "offset" in rb[0]:
-            scale = rb[0].get("scale", 1e-4) or 1e-4
-            return int(round(-rb[0]["offset"] / scale))
-        break
-    baseline = item.properties.get("s2:processing_baseline")
-    if baseline:
-        return BOA_ADD_OFFSET_DN if float(baseline) >= 4.0 else 0
-    when = item.datetime if item.datetime.tzinfo else item.datetime.replace(tzinfo=dt.timezone.utc)
-    return BOA_ADD_OFFSET_DN if when >= _BASELINE_04_START else 0
+def chunk_bytes(n_times: int, chunk: int = DEFAULT_CHUNK) -> int:
+    """Bytes of one cube chunk: ``n_times`` x 11 bands x ``chunk``² float32."""
+    return int(n_times) * len(ALL_NAMES) * int(chunk) ** 2 * 4
 
 
-def _band(name: str):
-    return next(b for b in ALL_BANDS if b.name == name)
+def _signer(signer, prepared: list[dict]) -> Signer | None:
+    if signer != "auto":
+        return signer
+    hrefs = (a["href"] for d in prepared for a in d["assets"].values())
+    return Signer() if any(needs_signing(h) for h in hrefs) else None
 
 
-def _prepare_item(item) -> dict:
-    """Item as a dict with canonical asset keys, absolute hrefs and ``proj:epsg``."""
-    d = item.to_dict(include_self_link=False, transform_hrefs=False)
-    assets = {}
-    for band in ALL_BANDS:
-        try:
-            key = asset_key(item.assets, band)
-        except KeyError:
-            raise DataError(
-                f"item {item.id!r} has no asset for band {band.name} (looked for {band.common!r}, {band.name!r} "
-                "and eo:bands); use a Sentinel-2 L2A collection"
-            ) from None
-        asset = dict(d["assets"][key])
-        asset["href"] = item.assets[key].get_absolute_href()
-        assets[band.name] = _with_epsg(asset, d["properties"])
-    d["assets"] = assets
-    d["properties"] = _with_epsg(dict(d["properties"]), {})
-    return d
-
-
-def _with_epsg(meta: dict, fallback: dict) -> dict:
-    if "proj:epsg" not in meta or meta["proj:epsg"] is None:
-        code = meta.get("proj:code") or fallback.get("proj:code")
-        epsg = fallback.get("proj:epsg")
-        if isinstance(code, str) and code.upper().startswith("EPSG:"):
-            epsg = int(code.split(":")[1])
-        if epsg is not None:
-            meta["proj:epsg"] = epsg
-    return meta
-
-
-def _remove_offset(cube: xr.DataArray, offsets: list[int]) -> xr.DataArray:
-    if not any(offsets):
+def _remove_offsets(cube: xr.DataArray, offsets: list[dict[str, int]]) -> xr.DataArray:
+    if not any(any(o.values()) for o in offsets):
         return cube
-    per_band = np.zeros((len(offsets), cube.sizes[BAND]), dtype=np.float32)
-    is_spectral = np.isin(cube[BAND].values, SPECTRAL_NAMES)
-    per_band[:, is_spectral] = np.asarray(offsets, dtype=np.float32)[:, None]
-    shift = xr.DataArray(per_band, dims=(TIME, BAND))
-    return (cube - shift).assign_attrs(cube.attrs)
+    table = np.zeros((len(offsets), cube.sizes[BAND]), dtype=np.float32)
+    bands = list(cube[BAND].values)
+    for t, per_band in enumerate(offsets):
+        for name in SPECTRAL_NAMES:
+            table[t, bands.index(name)] = per_band[name]
+    return (cube - xr.DataArray(table, dims=(TIME, BAND))).assign_attrs(cube.attrs)
+
+
+def _acquisition(item) -> str:
+    return f"{item.datetime:%Y-%m-%d}/{item.properties.get('platform', '')}"
+
+
+def _merge_same_day(cube: xr.DataArray, keys: list[str]) -> xr.DataArray:
+    groups = list(dict.fromkeys(keys))
+    if len(groups) == len(keys):
+        return cube
+    index = np.array([groups.index(k) for k in keys])
+    first = [int(np.flatnonzero(index == g)[0]) for g in range(len(groups))]
+    ids = [",".join(str(i) for i in cube["id"].values[index == g]) for g in range(len(groups))]
+    scl = list(cube[BAND].values).index(SCL.name)
+    data = cube.data.map_blocks(
+        _first_valid, index=index, n=len(groups), scl=scl, chunks=((len(groups),),) + cube.data.chunks[1:], dtype=cube.dtype
+    )
+    coords = {TIME: cube[TIME].values[first], "id": (TIME, ids), BAND: cube[BAND], "y": cube.y, "x": cube.x}
+    return xr.DataArray(data, dims=cube.dims, coords=coords, attrs=cube.attrs)
+
+
+def _first_valid(block: np.ndarray, *, index: np.ndarray, n: int, scl: int) -> np.ndarray:
+    """(time, band, y, x) -> (n, band, y, x): per group, each pixel from the first item that has data there."""
+    out = np.full((n,) + block.shape[1:], np.nan, dtype=block.dtype)
+    for t, g in enumerate(index):
+        take = np.isnan(out[g, scl]) & ~np.isnan(block[t, scl])
+        out[g][:, take] = block[t][:, take]
+    return out

@@ -1,0 +1,108 @@
+"""What a Sentinel-2 STAC item's metadata says: its band assets, CRS and digital-number offset.
+
+Everything here reads metadata only (no pixels). :func:`prepare_item` turns an item into the dict
+stackstac needs, working around its known gaps: asset keys are mapped to canonical band names through
+the band table, relative hrefs are made absolute, and ``proj:code`` (projection extension v2) is
+turned into the ``proj:epsg`` stackstac reads (stackstac#262).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .bands import ALL_BANDS, BOA_ADD_OFFSET_DN, REFLECTANCE_SCALE, SPECTRAL, declared_bands, resolve_assets
+from .errors import DataError
+from .signing import unsigned
+
+#: First acquisition day of processing baseline 04.00, which added +1000 to L2A digital numbers.
+BASELINE_04_START = dt.datetime(2022, 1, 25, tzinfo=dt.timezone.utc)
+
+
+def as_item(obj):
+    """A ``pystac.Item`` from an item or an item dict."""
+    import pystac
+
+    return obj if isinstance(obj, pystac.Item) else pystac.Item.from_dict(obj)
+
+
+def band_assets(item) -> dict[str, str]:
+    """Canonical band -> asset key for all 10 spectral bands and SCL; :class:`DataError` if one is missing."""
+    found = resolve_assets(item)
+    missing = [b.name for b in ALL_BANDS if b.name not in found]
+    if missing:
+        raise DataError(
+            f"item {item.id!r} has no asset for band(s) {', '.join(missing)} (its assets: {', '.join(sorted(item.assets))}); "
+            "use a Sentinel-2 L2A collection such as 'sentinel-2-l2a', or drop that item"
+        )
+    return found
+
+
+def prepare_item(item) -> dict:
+    """The item as a dict for stackstac: canonical band keys, absolute unsigned hrefs, ``proj:epsg`` set."""
+    item = as_item(item)
+    keys = band_assets(item)
+    d = item.to_dict(include_self_link=False, transform_hrefs=False)
+    props = _with_epsg(dict(d["properties"]), {})
+    assets = {}
+    for name, key in keys.items():
+        asset = dict(d["assets"][key])
+        asset["href"] = unsigned(item.assets[key].get_absolute_href())
+        assets[name] = _with_epsg(asset, props)
+    d["assets"], d["properties"] = assets, props
+    return d
+
+
+def item_epsg(item) -> int | None:
+    """EPSG code of an item's grid from ``proj:epsg`` or ``proj:code``; None if it gives neither."""
+    return _with_epsg(dict(as_item(item).properties), {}).get("proj:epsg")
+
+
+def dn_offsets(item) -> dict[str, int]:
+    """Digital-number offset of each spectral band: 1000 from processing baseline 04.00 on, else 0.
+
+    Read, in this order, from the band asset's raster metadata (``raster:bands`` offset -0.1 at scale
+    1e-4 means DN = 10000 x reflectance + 1000), from ``s2:processing_baseline`` or
+    ``processing:version``, and only when the item says neither, from the acquisition date.
+    """
+    item = as_item(item)
+    keys = band_assets(item)
+    fallback = _offset_from_properties(item)
+    out = {}
+    for b in SPECTRAL:
+        from_raster = _offset_from_raster(item.assets[keys[b.name]].to_dict())
+        out[b.name] = fallback if from_raster is None else from_raster
+    return out
+
+
+def _offset_from_raster(meta: dict) -> int | None:
+    for entry in (meta.get("raster:bands") or [None])[:1] + declared_bands(meta)[:1] + [meta]:
+        if not entry:
+            continue
+        offset = entry.get("offset", entry.get("raster:offset"))
+        if offset is not None:
+            scale = entry.get("scale", entry.get("raster:scale")) or REFLECTANCE_SCALE
+            return int(round(-float(offset) / float(scale)))
+    return None
+
+
+def _offset_from_properties(item) -> int:
+    baseline = item.properties.get("s2:processing_baseline") or item.properties.get("processing:version")
+    if baseline:
+        try:
+            return BOA_ADD_OFFSET_DN if float(baseline) >= 4.0 else 0
+        except ValueError:
+            pass
+    when = item.datetime or dt.datetime.fromisoformat(str(item.properties.get("start_datetime")).replace("Z", "+00:00"))
+    when = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return BOA_ADD_OFFSET_DN if when >= BASELINE_04_START else 0
+
+
+def _with_epsg(meta: dict, fallback: dict) -> dict:
+    if meta.get("proj:epsg") is None:
+        epsg = fallback.get("proj:epsg")
+        code = meta.get("proj:code")
+        if isinstance(code, str) and code.upper().startswith("EPSG:"):
+            epsg = int(code.split(":", 1)[1])
+        if epsg is not None:
+            meta["proj:epsg"] = int(epsg)
+    return meta

@@ -1,0 +1,60 @@
+"""The per-asset reader behind the lazy cube: stackstac's rasterio reader plus signing and clear errors.
+
+stackstac builds one reader per (item, band) asset and calls it from the dask tasks. This one
+signs the href when the reader opens (Planetary Computer), re-opens with a freshly signed URL once
+the token is about to expire, and turns any open/read failure into a one-line :class:`DataError`
+naming the asset and the fix.
+"""
+
+from __future__ import annotations
+
+from stackstac.rio_reader import AutoParallelRioReader
+
+from .errors import DataError
+
+
+class AssetReader(AutoParallelRioReader):
+    """A stackstac ``Reader`` with an optional :class:`tsmap.signing.Signer`."""
+
+    def __init__(self, *, signer=None, **kwargs) -> None:
+        self.href = kwargs["url"]  # unsigned: what the graph holds
+        self.signer = signer
+        super().__init__(**kwargs)
+
+    def _open(self):
+        try:
+            if self.signer is not None:
+                self.url = self.signer(self.href)
+            return super()._open()
+        except DataError:
+            raise
+        except Exception as exc:
+            raise unreadable(self.href, exc) from exc
+
+    def read(self, window, **kwargs):
+        if self.signer is not None:
+            with self._dataset_lock:
+                if self._dataset is not None and not self.signer.fresh(self.url):
+                    # Re-open on next access with a new token; a read in flight keeps the old dataset.
+                    self._dataset = None
+        try:
+            return super().read(window, **kwargs)
+        except DataError:
+            raise
+        except Exception as exc:
+            raise unreadable(self.href, exc) from exc
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.update(url=self.href, signer=self.signer)
+        return state
+
+
+def unreadable(href: str, exc: BaseException) -> DataError:
+    """The one-line error for an asset that cannot be opened or read."""
+    cause = exc.__cause__ or exc
+    text = " ".join(str(cause).split())[:300]
+    return DataError(
+        f"cannot read asset {href} ({type(cause).__name__}: {text}); check that it exists and is reachable "
+        "(path, network, credentials or token), or leave that item out (e.g. narrower dates or --max-cloud)"
+    )
