@@ -152,3 +152,15 @@ def test_real_item_with_proj_code_only_stacks(no_compute):
         stackstac.stack([d], assets=["blue"])  # the upstream bug
     cube = stackstac.stack([prepare_item(item)], assets=["B02"])  # no epsg given: read from proj:code
     assert cube.attrs["crs"].upper() == "EPSG:32720" and cube.shape[-2:] == (10980, 10980)
+
+
+def test_real_items_from_two_utm_zones_stack_into_one_grid(no_compute):
+    """Real Planetary Computer items in zones 59 and 60 around 174°E: one lazy cube, no CRS conflict."""
+    aoi = BBox(173.9, 57.9, 174.1, 58.0)
+    catalog = str(shared_path("data", "stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
+    hits = search(Query.for_dates(aoi, "2019-01-01", "2019-01-01"), stac=catalog)
+    assert {h.properties["proj:code"] for h in hits} == {"EPSG:32659", "EPSG:32660"}
+    grid = Grid.from_bbox(aoi)
+    cube = load_cube(hits, grid, chunk=512)
+    assert grid.epsg == 32660 and cube.attrs["crs"].upper() == "EPSG:32660"
+    assert cube.shape[1:] == (11, *grid.shape) and cube.sizes["time"] == 1  # one overpass, merged

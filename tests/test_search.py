@@ -43,3 +43,54 @@ def test_query_validation():
         Query(box, dt.datetime(2023, 2, 1), dt.datetime(2023, 1, 1))
     with pytest.raises(InputError, match="cloud"):
         Query.for_year(box, 2023, max_cloud=120)
+
+
+def test_dated_query_and_its_errors():
+    box = BBox(7, 50, 7.1, 50.1)
+    q = Query.for_dates(box, "2023-03-01", "2023-10-31", max_cloud=20)
+    assert q.start == dt.datetime(2023, 3, 1, tzinfo=dt.timezone.utc)
+    assert q.end == dt.datetime(2023, 10, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+    for start, end, fragment in [
+        ("2023-13-01", "2023-12-01", r"start date '2023-13-01' is not a valid date; give it as YYYY-MM-DD"),
+        ("2023-01-01", "31/12/2023", r"end date '31/12/2023' is not a valid date"),
+        ("2023-06-01", "2023-05-01", r"end date 2023-05-01 is before start date 2023-06-01; swap them"),
+        ("2022-01-01", "2023-06-30", r"dates span 545 days; .* <= 366 days"),
+        ("2010-01-01", "2010-12-31", r"before Sentinel-2 data begin"),
+    ]:
+        with pytest.raises(InputError, match=fragment):
+            Query.for_dates(box, start, end)
+    with pytest.raises(InputError, match=r"year 'twenty' is not a whole number"):
+        Query.for_year(box, "twenty")
+
+
+def test_search_real_item_collections_offline():
+    """The shared real items as a static item collection: bbox, date and cloud filters apply."""
+    from tsmap.items import item_epsg
+
+    from .conftest import shared_path
+
+    es = str(shared_path("data", "stac-items", "earth_search_v1_sentinel-2-l2a_items.geojson"))
+    pc = str(shared_path("data", "stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
+    box = BBox(-60.0, -60.6, -59.0, -60.3)  # tile 20EPT (2025-07-31, 26 % cloud)
+    items = search(Query.for_year(box, 2025), stac=es)
+    assert [it.id for it in items] == ["S2B_20EPT_20250731_0_L2A"]
+    with pytest.raises(DataError, match=r"cloud cover <= 20% in .*earth_search"):
+        search(Query.for_year(box, 2025, max_cloud=20), stac=es)
+    pc_items = search(Query.for_dates(BBox(173.5, 57.5, 174.5, 58.5), "2019-01-01", "2019-01-01"), stac=pc)
+    # pystac migrates proj:epsg to projection v2's proj:code on reading: what stackstac#262 trips over
+    assert pc_items and {it.properties.get("proj:code") for it in pc_items} == {"EPSG:32659", "EPSG:32660"}
+    assert {item_epsg(it) for it in pc_items} == {32659, 32660}  # this box straddles 174°E
+
+
+def test_catalog_folder_and_source_names(demo_scene, tmp_path):
+    import os
+
+    from tsmap.search import SOURCES, is_static
+
+    box = demo_scene.grid.lonlat_bbox()
+    folder = os.path.dirname(demo_scene.catalog)
+    assert len(search(Query.for_year(box, demo_scene.year), stac=folder)) == 24
+    with pytest.raises(InputError, match="holds no catalog.json"):
+        search(Query.for_year(box, 2023), stac=str(tmp_path))
+    assert not is_static(SOURCES["planetary-computer"]) and is_static("https://example.org/catalog.json")
+    assert is_static("relative/folder")

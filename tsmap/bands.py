@@ -105,13 +105,20 @@ def _declares(key: str, meta: dict, b: Band) -> bool:
     bands = declared_bands(meta)
     if len(bands) > 1:  # multi-band assets (true colour) cannot be stacked band by band
         return False
-    if bands:
-        name = bands[0].get("name")
-        if name:
-            return canonical_name(name) == b.name
+    if bands:  # "name" may be a band id (B05) or a key-like alias (rededge1); common names can be vague (rededge)
+        named = _named_band(bands[0].get("name"))
+        if named is not None:
+            return named == b
         return (bands[0].get("common_name") or bands[0].get("eo:common_name")) == b.common
     k = key.lower()
     return k in (b.common, b.name.lower()) or re.fullmatch(rf"{b.name.lower()}_\d+m", k) is not None
+
+
+def _named_band(name) -> Band | None:
+    if not name:
+        return None
+    canon = canonical_name(name)
+    return next((b for b in ALL_BANDS if canon == b.name or str(name).lower() == b.common), None)
 
 
 def _rank(key: str, meta: dict, b: Band) -> tuple:
