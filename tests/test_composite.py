@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from tsmap.bands import ALL_BANDS, SPECTRAL_NAMES
-from tsmap.composite import CompositeSpec, composite, mask_clouds
+from tsmap.composite import CLEAN_SCL, CompositeSpec, composite, mask_clouds
 from tsmap.errors import InputError
 
 
@@ -122,3 +122,53 @@ def test_composite_on_real_ndvi_series():
                     ref[m] = np.nanmedian(np.where(clm[month == m], np.nan, ndvi[month == m]), axis=0)
     np.testing.assert_allclose(out, ref, rtol=1e-6, equal_nan=True)
     assert np.isfinite(out).sum() > 0.5 * out.size
+
+
+def test_configurable_mask_classes(cube):
+    da, values, scl, month = cube
+    spec = CompositeSpec(mask_classes=[9, 3, 10, 8])  # keep SCL 0, 1 and 11 this time
+    assert spec.masked == (3, 8, 9, 10)
+    s2 = composite(da, spec).compute()["s2"].values
+    y, x = 2, 3
+    for m in range(12):
+        sel = (month == m) & ~np.isin(scl[:, y, x], [3, 8, 9, 10])
+        expected = np.median(values[sel, :, y, x], axis=0) if sel.any() else np.full(10, np.nan)
+        np.testing.assert_allclose(s2[m, :, y, x], expected, rtol=1e-6)
+
+
+def test_year_median_fill_is_an_option_of_the_clean_rule(cube):
+    da, values, scl, month = cube
+    spec = CompositeSpec(fill="year-median")
+    out = composite(da, spec).compute()
+    plain = composite(da).compute()
+    y, x = 1, 1  # all of March is cloudy here
+    clear = np.isin(scl[:, y, x], list(CLEAN_SCL))
+    np.testing.assert_allclose(out["s2"].values[2, :, y, x], np.median(values[clear, :, y, x], axis=0), rtol=1e-6)
+    np.testing.assert_array_equal(out["valid_periods"].values, plain["valid_periods"].values)  # fill is not data
+    assert np.isnan(out["s2"].values[:, :, 0, 0]).all()  # never clear: nothing to fill from
+
+
+def test_valid_periods_count_clear_periods_under_the_authors_rule_too(cube):
+    da, values, scl, month = cube
+    counts = composite(da, CompositeSpec(rule="authors")).compute()["valid_periods"].values
+    for y in range(3):
+        for x in range(4):
+            clear = ~np.isin(scl[:, y, x], [9, 10, 11])
+            assert counts[y, x] == len(set(month[clear]))
+    assert counts[0, 0] == 0
+
+
+def test_spec_round_trips_through_json():
+    import json
+    from dataclasses import asdict
+
+    spec = CompositeSpec(rule="authors", periods=4, mask_classes=(11, 9), fill="none")
+    again = CompositeSpec(**json.loads(json.dumps(asdict(spec))))
+    assert again == spec and again.mask_classes == (9, 11) and not again.fills
+
+
+def test_bad_spec_options():
+    with pytest.raises(InputError, match=r"mask classes \[3, 12\] must be SCL classes 0..11"):
+        CompositeSpec(mask_classes=[3, 12])
+    with pytest.raises(InputError, match="unknown fill 'mean'; choose one of none, year-median"):
+        CompositeSpec(fill="mean")

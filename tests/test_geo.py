@@ -46,3 +46,32 @@ def test_grid_from_bbox_is_snapped_and_covers_the_box():
 def test_area():
     # one degree square at the equator is ~12,364 km²
     assert BBox(0, 0, 1, 1).area_km2() == pytest.approx(12_364, rel=0.01)
+
+
+def test_area_limit_is_configurable_and_force_overrides():
+    from tsmap.geo import check_area
+
+    box = BBox(7.0, 50.0, 8.0, 51.0)  # ~7,800 km²
+    check_area(box)
+    with pytest.raises(InputError, match=r"AOI is 7,8\d\d km², above the 1,000 km² limit; pass --force"):
+        check_area(box, max_km2=1_000)
+    check_area(box, max_km2=1_000, force=True)
+
+
+def test_bad_epsg_and_polar_zones():
+    with pytest.raises(InputError, match="EPSG:999999 is not a known CRS"):
+        Grid.from_bbox(BBox(7, 50, 7.1, 50.1), epsg=999999)
+    assert utm_epsg(10, 85) == 32661 and utm_epsg(10, -85) == 32761
+
+
+def test_buffered_grid_grows_by_whole_pixels():
+    grid = Grid(32632, (1000.0, 2000.0, 1640.0, 2320.0))
+    big = grid.buffered(4)
+    assert big.shape == (grid.shape[0] + 8, grid.shape[1] + 8)
+    assert big.bounds == (960.0, 1960.0, 1680.0, 2360.0) and big.epsg == grid.epsg
+
+
+def test_grid_for_an_aoi_across_zones_uses_the_centre_zone():
+    grid = Grid.from_bbox(BBox(5.9, 50.0, 6.3, 50.1))  # centre 6.1°E: zone 32
+    assert grid.epsg == 32632
+    assert Grid.from_bbox(BBox(5.9, 50.0, 6.3, 50.1), epsg=32631).epsg == 32631
