@@ -91,3 +91,58 @@ def test_missing_prompts_file(tmp_path):
     assert "prompts file" in res.stderr and "does not exist" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert os.listdir(tmp_path) == []
+
+
+def _feature_collection(tmp_path, *, skip=(), remove=None):
+    """A static item collection (.geojson) of one small real-GeoTIFF item near Bonn."""
+    import datetime as dt
+
+    import pystac
+
+    from .stac_factory import lonlat_box_in, make_item
+
+    bounds = lonlat_box_in(32632, (7.0, 50.0, 7.003, 50.002))
+    item = make_item(tmp_path / "img", item_id="one", when=dt.datetime(2023, 6, 1, tzinfo=dt.timezone.utc), epsg=32632,
+                     bounds=bounds, skip=skip)  # fmt: skip
+    if remove:
+        os.remove(tmp_path / "img" / "one" / f"{remove}.tif")
+    path = tmp_path / "items.geojson"
+    pystac.ItemCollection([item]).save_object(dest_href=str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "case, extra, fragment",
+    [
+        ("too big", ["--bbox", "0,0,2,2", "--year", "2023"], "above the 10,000 km² limit; pass --force"),
+        ("own limit", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--max-area", "0.01"], "above the 0 km² limit"),
+        ("bad date", ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2023-02-30", "--end", "2023-06-01"], "start date '2023-02-30' is not a valid date"),
+        ("both", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--start", "2023-01-01"], "give either --year, or both --start and --end"),
+        ("no items", ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2024-01-01", "--end", "2024-03-31"],
+         "no Sentinel-2 items found for collection 'sentinel-2-l2a', 2024-01-01..2024-03-31, bbox (7.0, 50.0, 7.003, 50.002), cloud cover <= 100%"),
+        ("missing band", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "item 'one' has no asset for band(s) B8A"),
+        ("unreadable", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "cannot read asset"),
+        ("no catalog", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "does not exist; give the path of a catalog.json"),
+    ],
+)
+def test_data_layer_errors_are_one_line_and_write_nothing(tmp_path, case, extra, fragment):
+    catalog = _feature_collection(tmp_path, skip=("B8A",) if case == "missing band" else (), remove="B12" if case == "unreadable" else None)
+    stac = str(tmp_path / "nowhere" / "catalog.json") if case == "no catalog" else catalog
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    args = ["predict", *extra, "--prompts", "land-cover", "--out", str(out_dir / "map.tif"), "--stac", stac, "--clip-pretrained", "none"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    last = res.output.strip().splitlines()[-1]  # earlier lines, if any, are the progress bar (\r-separated)
+    assert fragment in last and last.startswith("Error: ") and "Traceback" not in res.output, res.output
+    assert os.listdir(out_dir) == []
+
+
+def test_predict_with_dates_on_a_static_item_collection(tmp_path):
+    catalog = _feature_collection(tmp_path)
+    out = tmp_path / "map.tif"
+    args = ["predict", "--bbox", "7.0,50.0,7.003,50.002", "--start", "2023-05-01", "--end", "2023-06-30", "--prompts", "land-cover",
+            "--out", str(out), "--stac", catalog, "--clip-pretrained", "none"]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "1 scenes" in res.output and out.exists()

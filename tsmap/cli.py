@@ -33,27 +33,35 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.option("--bbox", required=True, help="Area of interest as W,S,E,N in lon/lat degrees.")
-@click.option("--year", required=True, type=int, help="Calendar year of imagery.")
+@click.option("--year", type=int, default=None, help="Calendar year of imagery (or give --start and --end).")
+@click.option("--start", default=None, help="First day of imagery, YYYY-MM-DD (with --end; at most one year).")
+@click.option("--end", default=None, help="Last day of imagery, YYYY-MM-DD (inclusive).")
 @click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
 @click.option("--out", required=True, help="Class map to write (.tif); the top-1 score goes to *_score.tif.")
-@click.option("--stac", default=None, help="STAC API URL or static catalog.json [default: Earth Search v1].")
+@click.option("--stac", default=None,
+              help="earth-search, planetary-computer, cdse, any STAC API URL, or a static catalog/item collection [default: earth-search].")
 @click.option("--checkpoint", default=None, help="Encoder weights (TimeSenCLIP .ckpt). Random if omitted.")
 @click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
 @click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--max-cloud", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%).")
 @click.option("--epsg", default=None, type=int, help="Output CRS [default: UTM zone of the AOI centre].")
-@click.option("--force", is_flag=True, help="Allow AOIs larger than the safety limit.")
-def predict(bbox, year, prompts, out, stac, checkpoint, clip_model, clip_pretrained, max_cloud, epsg, force):
-    """Map text prompts over an area for one year."""
-    from .geo import MAX_AOI_KM2, BBox, Grid
+@click.option("--max-area", default=None, type=float, help="AOI size limit in km² [default: 10,000].")
+@click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit.")
+def predict(bbox, year, start, end, prompts, out, stac, checkpoint, clip_model, clip_pretrained, max_cloud, epsg, max_area, force):
+    """Map text prompts over an area for one year (or a window of at most one year)."""
+    from .geo import MAX_AOI_KM2, BBox, Grid, check_area
     from .errors import InputError
     from .pipeline import predict as run
     from .search import EARTH_SEARCH, Query
 
     box = BBox.parse(bbox)
-    if box.area_km2() > MAX_AOI_KM2 and not force:
-        raise InputError(f"AOI is {box.area_km2():,.0f} km², above the {MAX_AOI_KM2:,.0f} km² limit; pass --force to map it anyway")
-    query = Query.for_year(box, year, max_cloud=max_cloud)
+    check_area(box, max_km2=MAX_AOI_KM2 if max_area is None else max_area, force=force)
+    if (year is None) == (start is None and end is None) or (start is None) != (end is None):
+        raise InputError("give either --year, or both --start and --end (YYYY-MM-DD)")
+    if year is not None:
+        query = Query.for_year(box, year, max_cloud=max_cloud)
+    else:
+        query = Query.for_dates(box, start, end, max_cloud=max_cloud)
     result = run(
         prompts=prompts,
         out=out,
