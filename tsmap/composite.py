@@ -98,16 +98,15 @@ def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.D
     if cube.chunks is not None:
         cube = cube.chunk({TIME: -1, BAND: -1})
     period = (cube[TIME].dt.month.values - 1) * spec.periods // 12
-    kw = {"period": period, "n": spec.periods, "masked": spec.masked, "authors": spec.rule == "authors"}
+    kw = {"period": period, "n": spec.periods, "masked": spec.masked, "authors": spec.rule == "authors", "fill": spec.fills}
+    n_planes = spec.periods * len(SPECTRAL_NAMES)
     data = cube.data
     if cube.chunks is None:
-        s2, counts = _composite_block(data, fill=spec.fills, **kw), _count_block(data, **kw)
-    else:
-        s2 = data.map_blocks(
-            _composite_block, fill=spec.fills, **kw, dtype=np.float32,
-            chunks=((spec.periods,), (len(SPECTRAL_NAMES),)) + data.chunks[2:],
-        )  # fmt: skip
-        counts = data.map_blocks(_count_block, **kw, dtype=np.uint8, drop_axis=[0, 1], chunks=data.chunks[2:])
+        planes = _composite_block(data, **kw)
+    else:  # one output per input chunk: dask fuses read -> composite, so the read block dies inside the task
+        planes = data.map_blocks(_composite_block, **kw, dtype=np.float32, drop_axis=[0], chunks=((n_planes + 1,),) + data.chunks[2:])
+    s2 = planes[:n_planes].reshape((spec.periods, len(SPECTRAL_NAMES)) + planes.shape[1:])
+    counts = planes[n_planes].astype(np.uint8)
     coords = {MONTH: np.arange(spec.periods), BAND: list(SPECTRAL_NAMES), Y: cube[Y], X: cube[X]}
     return xr.Dataset(
         {"s2": ((MONTH, BAND, Y, X), s2), "valid_periods": ((Y, X), counts)},
@@ -116,54 +115,70 @@ def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.D
     )
 
 
-def period_median(values: np.ndarray, period: np.ndarray, n: int) -> np.ndarray:
-    """NaN-median of ``values`` (time, ...) within each of ``n`` periods -> (n, ...); NaN where a period is empty."""
-    out = np.full((n,) + values.shape[1:], np.nan, dtype=np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for p in range(n):
-            sel = np.flatnonzero(period == p)
-            if sel.size:
-                out[p] = _nanmedian(values[sel])
-    return out
-
-
 def _nanmedian(a: np.ndarray) -> np.ndarray:
     import bottleneck
 
-    return bottleneck.nanmedian(a, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bottleneck.nanmedian(a, axis=0)
 
 
-def _observations(block: np.ndarray, masked, authors: bool) -> np.ndarray:
-    """(time, 11, y, x) -> (time, 10, y, x) spectral values under the rule: masked -> NaN or 0."""
-    scl = block[:, -1]
-    bad = np.isin(scl, masked)
-    if authors:
-        values = np.where(bad[:, None], np.float32(0), block[:, :-1])
-        values[np.broadcast_to(np.isnan(scl)[:, None], values.shape)] = np.nan
+def _observations(block: np.ndarray, authors: bool, masked) -> np.ndarray:
+    """(time, 11, y, x) -> (time, 10, y, x) spectral values under the rule: not clear -> NaN, or 0 (authors)."""
+    scl = block[:, -1:]
+    if authors:  # masked classes take part as 0; no data (SCL NaN) stays out
+        values = np.where(np.isin(scl, masked), np.float32(0), block[:, :-1])
+        values[np.broadcast_to(np.isnan(scl), values.shape)] = np.nan
         return values
-    return np.where((bad | np.isnan(scl))[:, None], np.float32(np.nan), block[:, :-1])
+    return np.where(np.isin(scl, masked) | np.isnan(scl), np.float32(np.nan), block[:, :-1])
 
 
 def _composite_block(block, *, period, n, masked, authors, fill):
-    values = _observations(block, masked, authors)
-    out = period_median(values, period, n)
-    if fill:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            year = _nanmedian(values)
+    """(time, 11, y, x) -> (n * 10 + 1, y, x): the n x 10 composite planes, then the clear-period count.
+
+    Works period by period, so besides the block it holds only one period's observations (and,
+    with ``fill``, one year's worth once).
+    """
+    out = np.full((n, block.shape[1] - 1) + block.shape[2:], np.nan, dtype=np.float32)
+    counts = np.zeros((1,) + block.shape[2:], dtype=np.float32)
+    for p in range(n):
+        sel = np.flatnonzero(period == p)
+        if sel.size:
+            part = block[sel]
+            out[p] = _nanmedian(_observations(part, authors, masked))
+            scl = part[:, -1]
+            counts[0] += (~np.isnan(scl) & ~np.isin(scl, masked)).any(axis=0)
+    if fill and np.isnan(out).any():
+        year = _nanmedian(_observations(block, authors, masked))
         np.copyto(out, np.broadcast_to(year, out.shape), where=np.isnan(out))
     if authors:
         out += np.float32(1.0)
-    return out
+    result = np.concatenate([out.reshape((-1,) + block.shape[2:]), counts])
+    del out, counts
+    release_freed_memory()
+    return result
 
 
-def _count_block(block, *, period, n, masked, authors):
-    scl = block[:, -1]
-    clear = ~np.isnan(scl) & ~np.isin(scl, masked)
-    counts = np.zeros(block.shape[2:], dtype=np.uint8)
-    for p in range(n):
-        sel = period == p
-        if sel.any():
-            counts += clear[sel].any(axis=0)
-    return counts
+def release_freed_memory() -> None:
+    """Hand memory that was freed back to the OS (glibc keeps it otherwise, and RSS grows with the AOI).
+
+    Reading and compositing chunk after chunk frees blocks of many sizes; glibc's allocator keeps the
+    holes, so without this peak RSS grew ~0.5 GB from 1x to 4x area in tests/bench/bench_composite.py.
+    dask.distributed trims its workers the same way. A no-op where glibc is absent.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # pragma: no cover - not glibc (macOS, Windows, musl)
+        return None
+
+
+_LIBC = _glibc()

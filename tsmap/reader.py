@@ -1,7 +1,7 @@
 """The per-asset reader behind the lazy cube: stackstac's rasterio reader plus signing and clear errors.
 
 stackstac builds one reader per (item, band) asset and calls it from the dask tasks. This one
-signs the href when the reader opens (Planetary Computer), re-opens with a freshly signed URL once
+signs the href when the reader opens (Planetary Computer), removes the item's DN offset, re-opens with a freshly signed URL once
 the token is about to expire, and turns any open/read failure into a one-line :class:`DataError`
 naming the asset and the fix.
 """
@@ -14,11 +14,16 @@ from .errors import DataError
 
 
 class AssetReader(AutoParallelRioReader):
-    """A stackstac ``Reader`` with an optional :class:`tsmap.signing.Signer`."""
+    """A stackstac ``Reader`` with an optional :class:`tsmap.signing.Signer` and per-asset DN offsets.
 
-    def __init__(self, *, signer=None, **kwargs) -> None:
+    ``offsets`` maps hrefs to a digital-number offset subtracted from every value read (the +1000 of
+    processing baseline >= 04.00), window by window, so harmonising never copies a whole chunk.
+    """
+
+    def __init__(self, *, signer=None, offsets=None, **kwargs) -> None:
         self.href = kwargs["url"]  # unsigned: what the graph holds
         self.signer = signer
+        self.offsets = offsets or {}
         super().__init__(**kwargs)
 
     def _open(self):
@@ -38,15 +43,19 @@ class AssetReader(AutoParallelRioReader):
                     # Re-open on next access with a new token; a read in flight keeps the old dataset.
                     self._dataset = None
         try:
-            return super().read(window, **kwargs)
+            data = super().read(window, **kwargs)
         except DataError:
             raise
         except Exception as exc:
             raise unreadable(self.href, exc) from exc
+        offset = self.offsets.get(self.href)
+        if offset:
+            data = data - data.dtype.type(offset)  # one window, not a chunk; NaN (no data) stays NaN
+        return data
 
     def __getstate__(self):
         state = dict(super().__getstate__())
-        state.update(url=self.href, signer=self.signer)
+        state.update(url=self.href, signer=self.signer, offsets=self.offsets)
         return state
 
 
