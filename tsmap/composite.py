@@ -76,12 +76,14 @@ class CompositeSpec:
 
 def mask_clouds(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.DataArray:
     """Spectral bands of ``cube`` (time, band, y, x) with masked observations NaN (clean) or 0 (authors), lazily."""
-    spectral = cube.sel({BAND: list(SPECTRAL_NAMES)})
-    scl = cube.sel({BAND: SCL.name})
-    bad = scl.isin(list(spec.masked))
-    if spec.rule == "authors":
-        return spectral.where(~bad, 0.0).where(scl.notnull())
-    return spectral.where(~bad & scl.notnull())
+    cube = _ordered(cube)
+    kw = {"authors": spec.rule == "authors", "masked": spec.masked}
+    data = cube.data
+    if cube.chunks is None:
+        values = _observations(data, **kw)
+    else:
+        values = data.map_blocks(_observations, **kw, dtype=np.float32, chunks=(data.chunks[0], (len(SPECTRAL_NAMES),)) + data.chunks[2:])
+    return xr.DataArray(values, dims=cube.dims, coords={**cube.coords, BAND: list(SPECTRAL_NAMES)}, attrs=cube.attrs)
 
 
 def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.Dataset:
@@ -91,12 +93,7 @@ def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.D
     periods of the calendar year — and ``valid_periods`` (y, x) uint8, the number of periods with at
     least one clear observation. One task per spatial chunk; it needs about twice the chunk's input.
     """
-    order = [*SPECTRAL_NAMES, SCL.name]
-    if list(cube[BAND].values) != order:  # a fancy index copies every block: only when needed
-        cube = cube.sel({BAND: order})
-    cube = cube.transpose(TIME, BAND, Y, X)
-    if cube.chunks is not None:
-        cube = cube.chunk({TIME: -1, BAND: -1})
+    cube = _ordered(cube)
     period = (cube[TIME].dt.month.values - 1) * spec.periods // 12
     kw = {"period": period, "n": spec.periods, "masked": spec.masked, "authors": spec.rule == "authors", "fill": spec.fills}
     n_planes = spec.periods * len(SPECTRAL_NAMES)
@@ -113,6 +110,15 @@ def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.D
         coords=coords,
         attrs={k: v for k, v in cube.attrs.items() if k in ("crs", "transform", "epsg", "resolution")},
     )
+
+
+def _ordered(cube: xr.DataArray) -> xr.DataArray:
+    """(time, band, y, x) with bands B02..B12, SCL and time and band whole in each chunk."""
+    order = [*SPECTRAL_NAMES, SCL.name]
+    if list(cube[BAND].values) != order:  # a fancy index copies every block: only when needed
+        cube = cube.sel({BAND: order})
+    cube = cube.transpose(TIME, BAND, Y, X)
+    return cube.chunk({TIME: -1, BAND: -1}) if cube.chunks is not None else cube
 
 
 def _nanmedian(a: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from .bands import ALL_NAMES, BAND, SCL, TIME
-from .errors import DataError
+from .errors import DataError, InputError
 from .geo import Grid
 from .items import as_item, dn_offsets, prepare_item
 from .reader import AssetReader
@@ -46,9 +46,9 @@ def load_cube(
     Returns a DataArray (time, band, y, x) with bands B02..B12 then SCL, NaN where there is no data,
     sorted by time. With ``harmonise`` the +1000 DN offset of processing baseline >= 04.00 is
     removed band by band, so every scene is in the pre-2022 convention the TimeSenCLIP model was
-    trained on. With ``merge_same_day`` items of one satellite on one day (neighbouring tiles of the
-    same overpass, e.g. on both sides of a UTM zone border) become one time step: where their
-    footprints overlap the first item's pixel is kept, so no observation is counted twice.
+    trained on. With ``merge_same_day`` items of one overpass (same datatake, or same satellite, day
+    and relative orbit: neighbouring tiles, e.g. on both sides of a UTM zone border) become one time
+    step; where their footprints overlap the first item's pixel is kept, so nothing counts twice.
     ``signer``: ``"auto"`` signs Planetary Computer hrefs at read time (re-signing when tokens
     expire), None never signs, or give a :class:`tsmap.signing.Signer`.
     """
@@ -57,7 +57,7 @@ def load_cube(
     if not items:
         raise DataError("no items to load; the search found nothing")
     if int(chunk) < 16:
-        raise DataError(f"chunk size {chunk} is too small; use at least 16 pixels (default {DEFAULT_CHUNK})")
+        raise InputError(f"chunk size {chunk} is too small; use at least 16 pixels (default {DEFAULT_CHUNK})")
     items = sorted((as_item(it) for it in items), key=lambda it: it.datetime)
     prepared = [prepare_item(it) for it in items]
     offsets = _offsets_by_href(items, prepared) if harmonise else {}
@@ -109,7 +109,9 @@ def _offsets_by_href(items, prepared: list[dict]) -> dict[str, int]:
 
 
 def _acquisition(item) -> str:
-    return f"{item.datetime:%Y-%m-%d}/{item.properties.get('platform', '')}"
+    """One overpass: the datatake, else satellite, day and relative orbit (two orbits of a day stay apart)."""
+    p = item.properties
+    return p.get("s2:datatake_id") or f"{item.datetime:%Y-%m-%d}/{p.get('platform', '')}/{p.get('sat:relative_orbit', '')}"
 
 
 def _merge_same_day(cube: xr.DataArray, keys: list[str]) -> xr.DataArray:
