@@ -74,8 +74,9 @@ def resolve_assets(item) -> dict[str, str]:
     """Canonical band name -> asset key for every band of :data:`ALL_BANDS` that ``item`` has.
 
     ``item`` is a ``pystac.Item`` or an item dict. Bands an asset declares in ``eo:bands`` or
-    ``bands`` are read from there; assets that declare none are matched by key (``blue``, ``B02``,
-    ``b02``, ``B02_10m``, ``scl``). Among several candidates (Earth Search lists a JPEG2000 twin of
+    ``bands`` are read from there (``name`` as a band id, ``B05``, or an alias, ``rededge1``; else
+    ``common_name``); assets that declare none are matched by key (``blue``, ``B02``, ``b02``,
+    ``B02_10m``, ``scl``). Among several candidates (Earth Search lists a JPEG2000 twin of
     each COG, CDSE one file per resolution) a GeoTIFF at the band's native resolution wins.
     """
     assets = item["assets"] if isinstance(item, dict) else {k: a.to_dict() for k, a in item.assets.items()}
@@ -85,15 +86,6 @@ def resolve_assets(item) -> dict[str, str]:
         if ranked:
             found[b.name] = ranked[0][1]
     return found
-
-
-def asset_key(item_assets: dict, band: Band) -> str:
-    """The key under which ``band`` is stored in an item's ``assets``; ``KeyError`` if none."""
-    assets = {k: (a if isinstance(a, dict) else a.to_dict()) for k, a in item_assets.items()}
-    try:
-        return resolve_assets({"assets": assets})[band.name]
-    except KeyError:
-        raise KeyError(band.name) from None
 
 
 def declared_bands(meta: dict) -> list[dict]:
