@@ -23,7 +23,7 @@ def test_demo_writes_valid_cogs_on_the_demo_grid(tmp_path):
     from tsmap.synthetic import make_scene
 
     out = tmp_path / "demo"
-    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--size", str(DEMO_SIZE)])
+    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--size", str(DEMO_SIZE), "--no-train"])
     assert res.exit_code == 0, res.output
     assert "SYNTHETIC" in res.output and "RANDOM" in res.output
     grid = make_scene(str(tmp_path / "again"), size=DEMO_SIZE).grid

@@ -83,10 +83,13 @@ class RunConfig:
     device: str = "auto"  #: auto, cpu, cuda, cuda:N
     amp: str = "auto"  #: auto (bf16 autocast on CUDA), on (also on CPU), off
     max_seconds: float | None = None  #: stop early after this wall time (the schedule keeps its length)
+    threads: int = 0  #: CPU threads for torch (0 = torch's default)
 
     def __post_init__(self) -> None:
         if self.amp not in ("auto", "on", "off"):
             raise InputError(f"run.amp {self.amp!r} must be auto, on or off")
+        if self.threads < 0:
+            raise InputError("run.threads must be >= 0 (0 = torch's default)")
         if self.checkpoint_every < 0 or self.log_every < 1:
             raise InputError("run.checkpoint_every must be >= 0 and run.log_every >= 1")
 

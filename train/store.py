@@ -165,7 +165,7 @@ def read_store(path: str | os.PathLike, *, split: str | None = None, patch: int 
     if attrs.get("version", 0) > VERSION:
         raise DataError(f"training store {path!r} has version {attrs['version']}; this tsmap reads up to {VERSION}, upgrade tsmap")
     names = set(group.array_keys())
-    splits = np.asarray(group["split"][:], dtype=str)
+    splits = _strings(group["split"][:])
     index = np.flatnonzero(splits == split) if split is not None else np.arange(len(splits))
     if split is not None and split not in SPLITS:
         raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -183,6 +183,11 @@ def read_store(path: str | os.PathLike, *, split: str | None = None, patch: int 
     return Samples(
         s2=s2, ground=take("ground"), ground_valid=take("ground_valid").astype(bool),
         labels={t: take(t).astype(np.int64) for t in TASKS if t in names},
-        point_id=np.asarray(take("point_id"), dtype=str), lon=take("lon"), lat=take("lat"),
+        point_id=_strings(take("point_id")), lon=take("lon"), lat=take("lat"),
         split=splits[index], attrs=attrs,
     )
+
+
+def _strings(arr) -> np.ndarray:
+    """Zarr's variable-length strings (numpy StringDType) as a plain unicode array."""
+    return np.asarray(arr).astype(object).astype(str)

@@ -82,7 +82,16 @@ def train(config: TrainConfig, *, resume: str | bool = False, samples: Samples |
     ``samples``: use these instead of reading ``data.store`` (tests, the demo).
     ``stop_after``: stop after this many optimiser steps in total (an interruption, for testing resume).
     """
-    cfg = config
+    threads = torch.get_num_threads()
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    try:
+        return _train(config, resume, samples, stop_after)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: TrainConfig, resume, samples, stop_after) -> TrainResult:
     os.makedirs(cfg.run.out, exist_ok=True)
     device = _device(cfg.run.device)
     if samples is None:
@@ -96,6 +105,9 @@ def train(config: TrainConfig, *, resume: str | bool = False, samples: Samples |
     if n < batch:
         raise InputError(f"optim.batch_size ({batch}) is larger than the {n} training samples; lower it")
     total = cfg.optim.total_steps(n)
+    if cfg.model.out_dim != samples.ground.shape[-1]:
+        raise InputError(f"model.out_dim ({cfg.model.out_dim}) must equal the ground embedding size "
+                         f"({samples.ground.shape[-1]}) of the training data")
 
     torch.manual_seed(cfg.run.seed)
     objective = CrossViewObjective(
@@ -129,8 +141,9 @@ def train(config: TrainConfig, *, resume: str | bool = False, samples: Samples |
                 log.info("step %d/%d loss %.4f lr %.2e", done, total, loss, lr)
             if cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0:
                 _save_state(state_path, cfg, objective, optimizer, done, losses, keep=os.path.join(cfg.run.out, f"state_{done:07d}.pt"))
-            if cfg.run.max_seconds is not None and time.perf_counter() - t0 > cfg.run.max_seconds:
+            if cfg.run.max_seconds is not None and time.perf_counter() - t0 > cfg.run.max_seconds and done < end:
                 log.warning("stopping after %d steps: run.max_seconds (%s s) reached", done, cfg.run.max_seconds)
+                logf.write(json.dumps({"step": done, "loss": round(loss, 6), "stopped": "max_seconds"}) + "\n")
                 end = done
                 break
     done = end if end > start else start

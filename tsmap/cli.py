@@ -78,16 +78,40 @@ def predict(bbox, year, start, end, prompts, out, stac, checkpoint, clip_model, 
 @main.command()
 @click.option("--out", "out_dir", required=True, help="Folder for the synthetic scene and the maps.")
 @click.option("--size", default=256, show_default=True, help="Scene side in 10 m pixels.")
-@click.option("--checkpoint", default=None, help="Encoder weights; random if omitted.")
+@click.option("--checkpoint", default=None, help="Encoder weights; random if omitted (unless a demo model is trained).")
 @click.option("--clip-pretrained", default="none", show_default=True, help="Text tower weights; 'none' = random, offline.")
-def demo(out_dir, size, checkpoint, clip_pretrained):
+@click.option("--train/--no-train", default=True, show_default=True,
+              help="Train a small encoder on synthetic data first (about a minute; needs tsmap_train).")
+def demo(out_dir, size, checkpoint, clip_pretrained, train):
     """Write a SYNTHETIC Sentinel-2 year and map it, fully offline."""
     from .demo import run_demo
 
-    click.echo("tsmap demo: the imagery is SYNTHETIC; with no checkpoint the models are RANDOM, so the map shows the pipeline, not real classes.")
-    result = run_demo(out_dir, size=size, checkpoint=checkpoint, clip_pretrained=clip_pretrained)
+    click.echo("tsmap demo: the imagery is SYNTHETIC.")
+    result = run_demo(out_dir, size=size, checkpoint=checkpoint, clip_pretrained=clip_pretrained, train=train)
+    if result.trained:
+        click.echo(f"the encoder was trained for this demo on synthetic cross-view data: {result.checkpoint}")
+    elif checkpoint is None:
+        click.echo("the encoder has RANDOM weights, so the map shows the pipeline, not real classes.")
     click.echo(f"scene catalog: {result.scene.catalog}")
     click.echo(f"wrote {result.predict.class_map} and {result.predict.score_map}")
+    click.echo(f"map accuracy against the synthetic truth: {result.accuracy:.3f}")
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    """Commands other packages declare under the entry-point group ``tsmap.commands`` (e.g. tsmap_train's
+    ``prepare``, ``train``, ``eval``); tsmap itself never imports them."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="tsmap.commands"):
+        if ep.name in group.commands:
+            continue
+        try:
+            group.add_command(ep.load(), ep.name)
+        except Exception as exc:  # a broken plugin must not break tsmap
+            logging.getLogger("tsmap").warning("cannot load command %r from %s: %s", ep.name, ep.value, exc)
+
+
+_add_plugin_commands(main)
 
 
 @main.command()
