@@ -145,3 +145,20 @@ def test_bad_inputs(files, tmp_path):
     with pytest.raises(Exception, match="is not '\\{NUTS0\\}_\\{POINT_ID\\}"):
         prepare(files["h5"], out=str(tmp_path / "x.zarr"), embeddings=str(bad))
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_photos_instead_of_embeddings(files, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    for pid, nuts0 in [("40683280", "DE"), ("40683281", "FR")]:
+        folder = tmp_path / "photos" / nuts0 / pid[:3] / pid[3:6]
+        folder.mkdir(parents=True)
+        for d in ("W", "E") if pid.endswith("0") else ("N",):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{pid}{d}.jpg")
+    report = prepare(files["h5"], out=str(tmp_path / "p.zarr"), photos=str(tmp_path / "photos"), clip_pretrained="none")
+    s = read_store(str(tmp_path / "p.zarr"))
+    assert list(s.point_id) == ["40683280", "40683281"] and s.ground.shape == (2, 4, 512)
+    assert s.ground_valid.tolist() == [[True, True, False, False], [False, False, True, False]]
+    assert np.abs(s.ground[0, 0]).sum() > 0 and "photos:photos:ViT-B-32/none" == s.attrs["ground_source"]
+    assert {d["point_id"] for d in report.dropped} >= {"40683282", "40683283"}  # no photos for these

@@ -8,6 +8,7 @@ encoded with open_clip's image tower.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -112,6 +113,7 @@ def _open_image(path: str):
         raise DataError(f"cannot read photo {path!r} ({type(exc).__name__}: {exc}); remove or replace it") from None
 
 
+@functools.lru_cache(maxsize=1)
 def _image_tower(clip_model: str, clip_pretrained: str):
     import open_clip
     import torch
