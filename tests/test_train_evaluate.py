@@ -92,13 +92,20 @@ def test_zero_shot_and_retrieval(names_emb, tmp_path):
     assert len(doc["rows"]) == len(report.rows) and doc["meta"]["n_points"] == N
 
 
-def test_descriptive_set_missing_classes_is_an_error(names_emb, tmp_path):
+def test_descriptive_set_may_cover_part_of_a_task(names_emb, tmp_path):
+    part = tmp_path / "part.yaml"
+    part.write_text("classes:\n  - name: Water\n    prompts: [Water]\n  - name: cropland\n    prompts: [Cropland]\n")
+    samples = _samples(names_emb)
+    spec = EvalSpec(tasks=("lc",), prompt_kinds=("descriptive",), clip_pretrained="none", prompt_sets={"lc": str(part)}, retrieval=False)
+    report = evaluate(samples=samples, model=Oracle(names_emb), spec=spec)
+    lc = samples.labels["lc"]
+    assert report.rows[0].n == int(np.isin(lc, [1, 6]).sum())
+    assert report.value("lc", "top1", "descriptive", "monthly") == 1.0  # prompts equal the class names the oracle returns
+    assert any("points of classes without prompts left out" in n for n in report.notes)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("classes:\n  - name: Cropland\n  - name: Water\n")
-    with pytest.raises(InputError, match="lacks classes of task lc"):
-        evaluate(samples=_samples(names_emb), model=Oracle(names_emb),
-                 spec=EvalSpec(tasks=("lc",), prompt_kinds=("descriptive",), clip_pretrained="none", prompt_sets={"lc": str(bad)},
-                              retrieval=False))
+    bad.write_text("classes:\n  - name: Cropland\n  - name: Moon\n")
+    with pytest.raises(InputError, match="not \\(or twice\\) classes of task lc: \\['Moon'\\]"):
+        evaluate(samples=samples, model=Oracle(names_emb), spec=EvalSpec(**{**spec.__dict__, "prompt_sets": {"lc": str(bad)}}))
 
 
 def test_scenicness_rows_match_a_direct_computation(names_emb, tmp_path):

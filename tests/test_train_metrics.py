@@ -69,21 +69,3 @@ def test_pearson_and_kendall_equal_scipy():
     xt = rng.integers(1, 11, 800).astype(float)
     yt = np.round(xt / 3 + rng.normal(size=800))
     assert metrics.kendall_tau(xt, yt) == pytest.approx(stats.kendalltau(xt, yt, variant="b")[0], abs=1e-12)
-
-
-def test_scenicness_ensembles_match_the_formulas():
-    rng = np.random.default_rng(4)
-    p, n = 40, 25
-    sim = rng.uniform(-0.1, 0.4, (p, n))
-    values = rng.integers(1, 11, p).astype(float)
-    raters = rng.integers(0, 8, p)
-    early = np.array([np.sum(values * np.exp(100 * sim[:, i]) / np.exp(100 * sim[:, i]).sum()) for i in range(n)])
-    np.testing.assert_allclose(metrics.early_ensemble(sim, values), early, rtol=1e-12)
-    counts = {r: (raters == r).sum() for r in set(raters.tolist())}
-    for k in (2, 5):
-        chosen = [r for r, c in counts.items() if c >= k]
-        late = np.mean([[np.sum(values[raters == r] * np.exp(100 * sim[raters == r, i]) / np.exp(100 * sim[raters == r, i]).sum())
-                         for i in range(n)] for r in chosen], axis=0)
-        np.testing.assert_allclose(metrics.late_ensemble(sim, values, raters, min_prompts=k), late, rtol=1e-12)
-    with pytest.raises(ValueError, match="no rater"):
-        metrics.late_ensemble(sim, values, raters, min_prompts=100)

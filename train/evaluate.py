@@ -35,7 +35,6 @@ TEMPLATES = ("a centered satellite image of {}", "a photo of  {}.", "a photo of 
              "an image of  {}.", "an image of a {}.", "an image of an {}.")
 #: Bundled prompt sets tried for the "descriptive" kind when none is given for a task.
 DEFAULT_PROMPT_SETS = {"lc": "land-cover", "lu": "land-use", "crop": "crops", "eunis": "eunis", "bioregion": "bioregions"}
-LATE_MIN_PROMPTS = (2, 5, 8, 10)
 
 
 @dataclass(frozen=True)
@@ -134,14 +133,20 @@ def evaluate(
             notes.append(f"{task}: no labels in this split, skipped")
             continue
         for kind in spec.prompt_kinds:
-            classes = _class_texts(task, kind, spec, notes, text_cache)
-            if classes is None:
+            found = _class_texts(task, kind, spec, notes, text_cache)
+            if found is None:
                 continue
+            classes, columns = found
+            col = np.full(len(TASKS[task].classes), -1)
+            col[columns] = np.arange(len(columns))
+            y = np.where(labels >= 0, col[np.maximum(labels, 0)], -1)  # label -> score column; -1 = not scored
+            if ((labels >= 0) & (y < 0)).any():
+                notes.append(f"{task}/{kind}: {int(((labels >= 0) & (y < 0)).sum())} points of classes without prompts left out")
+            n = int((y >= 0).sum())
             for mode, emb in sat.items():
-                cos = emb @ classes.T
-                n = int((labels >= 0).sum())
-                rows.append(EvalRow(task, "top1", kind, mode, metrics.top1_accuracy(cos, labels), n))
-                rows.append(EvalRow(task, "top1_normalised", kind, mode, metrics.normalised_top1(cos, labels), n))
+                cos = classes.scores(emb)
+                rows.append(EvalRow(task, "top1", kind, mode, metrics.top1_accuracy(cos, y), n))
+                rows.append(EvalRow(task, "top1_normalised", kind, mode, metrics.normalised_top1(cos, y), n))
     if spec.retrieval:
         for task in spec.retrieval_tasks:
             labels = samples.labels.get(task)
@@ -192,10 +197,12 @@ def _pooled_ground(views: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
     return torch.nn.functional.normalize(v.sum(dim=1), dim=-1).numpy()
 
 
-def _class_texts(task: str, kind: str, spec: EvalSpec, notes: list, cache: dict) -> np.ndarray | None:
-    from tsmap.pipeline import class_embeddings
+def _class_texts(task: str, kind: str, spec: EvalSpec, notes: list, cache: dict):
+    """(ClassEmbeddings, task class index of each column) for a prompt kind, or None when there is no set."""
+    from tsmap.text import embed_prompts
 
     names = TASKS[task].classes
+    columns = np.arange(len(names))
     if kind == "class-name":
         ps = PromptSet(f"{task}-names", tuple(PromptClass(n, (n,)) for n in names))
     elif kind == "template":
@@ -205,53 +212,62 @@ def _class_texts(task: str, kind: str, spec: EvalSpec, notes: list, cache: dict)
         if source is None:
             notes.append(f"{task}: no descriptive prompt set (give one with --prompts {task}=FILE), skipped")
             return None
-        ps = _matched(load_prompts(source), task, source)
+        ps, columns = _matched(load_prompts(source), task, source)
     key = (ps.sha256(), spec.clip_model, spec.clip_pretrained)
     if key not in cache:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cache[key] = class_embeddings(ps, clip_model=spec.clip_model, clip_pretrained=spec.clip_pretrained)
-    return cache[key]
+            cache[key] = embed_prompts(ps, model=spec.clip_model, pretrained=spec.clip_pretrained)
+    return cache[key], columns
 
 
-def _matched(ps: PromptSet, task: str, source: str) -> PromptSet:
-    """``ps`` reordered into the task's class order, matched by class name or code."""
-    by_key = {}
-    for c in ps.classes:
-        by_key[_norm(c.name)] = c
-        if c.code:
-            by_key[_norm(c.code)] = c
+def _matched(ps: PromptSet, task: str, source: str) -> tuple[PromptSet, np.ndarray]:
+    """The classes of ``ps`` that are classes of ``task`` (matched by name or code), in task order,
+    and their task class indices. A set may cover part of a task (bioregions: the 8 found in Europe)."""
     task_ = TASKS[task]
-    chosen, missing = [], []
+    keys = {}
     for i, name in enumerate(task_.classes):
-        codes = task_.codes[i] if task_.codes else ()
-        c = next((by_key[k] for k in [_norm(name)] + [_norm(x) for x in codes] if k in by_key), None)
-        (chosen.append(c) if c else missing.append(name))
-    if missing:
-        raise InputError(f"prompt set {source!r} lacks classes of task {task}: {missing[:5]}; add them or give another set")
-    return PromptSet(ps.name, tuple(chosen), ps.templates)
+        for k in [name] + list(task_.codes[i] if task_.codes else ()):
+            keys.setdefault(_norm(k), i)
+    chosen: dict[int, PromptClass] = {}
+    unmatched = []
+    for c in ps.classes:
+        i = keys.get(_norm(c.name), keys.get(_norm(c.code or "")))
+        if i is None or i in chosen:
+            unmatched.append(c.name)
+        else:
+            chosen[i] = c
+    if unmatched or not chosen:
+        raise InputError(f"prompt set {source!r} has classes that are not (or twice) classes of task {task}: {unmatched[:5]}; "
+                         f"use the task's class names or codes")
+    order = sorted(chosen)
+    subset = PromptSet(ps.name, tuple(chosen[i] for i in order), ps.templates, ensembling=ps.ensembling)
+    return subset, np.array(order)
 
 
-def _scenicness(samples: Samples, sat: dict, scores_csv: str | None, prompts_csv: str | None, spec: EvalSpec) -> list[EvalRow]:
-    from tsmap.text import encode_texts
+def _scenicness(samples: Samples, sat: dict, scores_csv: str | None, prompts_source: str | None, spec: EvalSpec) -> list[EvalRow]:
+    """Pearson R and Kendall tau of tsmap's early / late scenicness ensembles against ground-truth scores."""
+    import xarray as xr
 
-    if not (scores_csv and prompts_csv):
-        raise InputError("scenicness needs both --scenic-scores (point_id,score CSV) and --scenic-prompts (rated prompts CSV)")
+    from tsmap.bands import EMBED
+    from tsmap.scenic import PAPER_MIN_PROMPTS, load_scenic, scenicness
+
+    if not (scores_csv and prompts_source):
+        raise InputError("scenicness needs both --scenic-scores (point_id,score CSV) and --scenic-prompts (rated prompts CSV or YAML)")
     truth = _read_scores(scores_csv)
-    raters, values, texts = _read_rated_prompts(prompts_csv)
-    idx = np.array([i for i, p in enumerate(samples.point_id) if p in truth])
+    prompts = load_scenic(prompts_source)
+    idx = np.array([i for i, p in enumerate(samples.point_id) if p in truth], dtype=int)
     if idx.size < 3:
         raise InputError(f"only {idx.size} points of this split have scenicness scores in {scores_csv!r}; need >= 3")
     gt = np.array([truth[samples.point_id[i]] for i in idx])
-    text = encode_texts(texts, model=spec.clip_model, pretrained=spec.clip_pretrained)
+    most = max(prompts.rater_counts().values())
+    methods = [("early", "early", 1)] + [(f"late-k{k}", "late", k) for k in PAPER_MIN_PROMPTS if most >= k]
     rows = []
     for mode, emb in sat.items():
-        sim = text @ emb[idx].T  # (P, N)
-        preds = {"early": metrics.early_ensemble(sim, values)}
-        for k in LATE_MIN_PROMPTS:
-            if np.max(np.unique(raters, return_counts=True)[1]) >= k:
-                preds[f"late-k{k}"] = metrics.late_ensemble(sim, values, raters, min_prompts=k)
-        for name, pred in preds.items():
+        cube = xr.DataArray(emb[idx], dims=("point", EMBED))
+        for name, method, k in methods:
+            pred = scenicness(cube, prompts, method=method, min_prompts=k, model=spec.clip_model,
+                              pretrained=spec.clip_pretrained).values
             rows.append(EvalRow("scenicness", "pearson_r", name, mode, metrics.pearson_r(pred, gt), int(idx.size)))
             rows.append(EvalRow("scenicness", "kendall_tau", name, mode, metrics.kendall_tau(pred, gt), int(idx.size)))
     return rows
@@ -265,16 +281,3 @@ def _read_scores(path: str) -> dict[str, float]:
         if not reader.fieldnames or not {"point_id", "score"} <= set(reader.fieldnames):
             raise InputError(f"scenicness scores {path!r} need columns point_id,score")
         return {r["point_id"].removeprefix("Lucas_Point_"): float(r["score"]) for r in reader}
-
-
-def _read_rated_prompts(path: str):
-    if not os.path.exists(path):
-        raise InputError(f"rated prompts {path!r} do not exist; give the Levering et al. CSV (user_index, values_in_order, prompts_in_order)")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        need = {"user_index", "values_in_order", "prompts_in_order"}
-        if not reader.fieldnames or not need <= set(reader.fieldnames):
-            raise InputError(f"rated prompts {path!r} need columns {', '.join(sorted(need))}")
-        rows = [r for r in reader if r["prompts_in_order"].strip()]
-    return (np.array([int(r["user_index"]) for r in rows]), np.array([float(r["values_in_order"]) for r in rows]),
-            [r["prompts_in_order"].strip() for r in rows])

@@ -1,5 +1,4 @@
-"""Evaluation metrics, in numpy: zero-shot top-1, class-consistent Recall@1, Pearson R, Kendall tau-b,
-and the scenicness early/late prompt ensembles (Levering et al. 2024).
+"""Evaluation metrics, in numpy: zero-shot top-1, class-consistent Recall@1, Pearson R and Kendall tau-b.
 
 Points whose label is negative (no label for the task) are left out of label-based metrics.
 """
@@ -63,27 +62,3 @@ def kendall_tau(x: np.ndarray, y: np.ndarray, *, chunk: int = 1024) -> float:
         untied_y += np.abs(sy).sum()
     denom = np.sqrt(untied_x * untied_y)
     return float(agree / denom) if denom > 0 else float("nan")
-
-
-def early_ensemble(similarity: np.ndarray, values: np.ndarray, *, scale: float = 100.0) -> np.ndarray:
-    """Scenicness per item: softmax over ALL prompts of ``scale * similarity`` (P, N), weighting ``values`` (P,)."""
-    return _softmax_weighted(scale * similarity, np.asarray(values, dtype=np.float64))
-
-
-def late_ensemble(similarity: np.ndarray, values: np.ndarray, raters: np.ndarray, *, min_prompts: int,
-                  scale: float = 100.0) -> np.ndarray:
-    """Mean over raters with >= ``min_prompts`` prompts of each rater's own early ensemble."""
-    values, raters = np.asarray(values, dtype=np.float64), np.asarray(raters)
-    ids, counts = np.unique(raters, return_counts=True)
-    chosen = ids[counts >= min_prompts]
-    if not chosen.size:
-        raise ValueError(f"no rater has >= {min_prompts} prompts")
-    per_rater = [_softmax_weighted(scale * similarity[raters == r], values[raters == r]) for r in chosen]
-    return np.mean(per_rater, axis=0)
-
-
-def _softmax_weighted(logits: np.ndarray, values: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    w = np.exp(logits - logits.max(axis=0, keepdims=True))
-    w /= w.sum(axis=0, keepdims=True)
-    return values @ w
