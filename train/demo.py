@@ -23,7 +23,7 @@ DEMO_MODEL = EncoderConfig(dim=64, depth=6, heads=8, mlp_dim=256, dropout=0.1)
 
 
 def demo_config(out: str, *, seconds: float = 180.0, steps: int = 400, clip_model: str = "ViT-B-32",
-                clip_pretrained: str = "none", seed: int = 0) -> TrainConfig:
+                clip_pretrained: str = "none", seed: int = 0, amp: str = "auto") -> TrainConfig:
     """The demo's training config: ``steps`` optimiser steps of 256 samples (about a minute on two idle
     cores), cut short after ``seconds`` on a slow or busy machine."""
     return TrainConfig(
@@ -33,7 +33,8 @@ def demo_config(out: str, *, seconds: float = 180.0, steps: int = 400, clip_mode
         augment=AugmentSpec(name="tsdrop", p=0.5),
         optim=OptimConfig(lr=1e-3, weight_decay=0.01, batch_size=256, steps=steps, warmup_steps=25),
         # one thread: as fast as two for this small model on an idle CPU, and 5-8x faster on a busy one
-        run=RunConfig(out=out, seed=seed, checkpoint_every=0, log_every=50, max_seconds=seconds, threads=1),
+        run=RunConfig(out=out, seed=seed, checkpoint_every=0, log_every=50, max_seconds=seconds, threads=1,
+                      amp=amp),
         text=TextConfig(clip_model=clip_model, clip_pretrained=clip_pretrained),
     )
 
