@@ -40,12 +40,13 @@ def test_lr_schedule():
     assert lr_at(5, total=100, warmup=0, base=2.0) == pytest.approx(1 + math.cos(math.pi * 0.05))
 
 
-def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
+@pytest.mark.parametrize("amp", ["off", "on"])  # "on": bf16 autocast, here on the CPU
+def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, amp):
     samples = _samples()
-    full = train(_cfg(tmp_path / "full"), samples=samples)
-    part = train(_cfg(tmp_path / "part"), samples=samples, stop_after=6)
+    full = train(_cfg(tmp_path / "full", run={"amp": amp}), samples=samples)
+    part = train(_cfg(tmp_path / "part", run={"amp": amp}), samples=samples, stop_after=6)
     assert part.step == 6 and part.model is None and len(part.losses) == 6
-    resumed = train(_cfg(tmp_path / "part"), samples=samples, resume=True)
+    resumed = train(_cfg(tmp_path / "part", run={"amp": amp}), samples=samples, resume=True)
     assert resumed.step == 12 and len(full.losses) == 12
     assert resumed.losses == full.losses  # bit for bit, including augmentations, dropout and the queue
     assert len(set(full.losses)) == 12  # the losses really move
@@ -53,7 +54,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
     b = torch.load(resumed.state, weights_only=True)["objective"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     # resuming from an intermediate checkpoint file works too
-    again = train(_cfg(tmp_path / "part"), samples=samples, resume=str(tmp_path / "part" / "state_0000003.pt"))
+    again = train(_cfg(tmp_path / "part", run={"amp": amp}), samples=samples, resume=str(tmp_path / "part" / "state_0000003.pt"))
     assert again.losses == full.losses
 
 

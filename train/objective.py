@@ -83,8 +83,10 @@ class CrossViewObjective(nn.Module):
     def forward(self, x, valid, views, view_mask) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss (scalar) and the pooled ground embeddings (B, D) to enqueue after the step."""
         s = F.normalize(self.encoder(x, valid).float(), dim=-1)
-        g = self.embed_ground(views.float(), view_mask)
-        return info_nce(s, g, self.queue.items if self.use_queue else None, self.logit_scale, in_batch=self.in_batch), g
+        with torch.autocast(device_type=s.device.type, enabled=False):  # the loss in fp32 under AMP
+            g = self.embed_ground(views.float(), view_mask)
+            loss = info_nce(s, g, self.queue.items if self.use_queue else None, self.logit_scale, in_batch=self.in_batch)
+        return loss, g
 
     @torch.no_grad()
     def clamp_temperature(self) -> None:
