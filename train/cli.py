@@ -55,6 +55,7 @@ def train_command(config_path, overrides, resume, resume_from):
     from .trainer import train
 
     cfg = load_config(config_path, overrides=list(overrides))
+    logging.getLogger("tsmap.train").setLevel(logging.INFO)  # progress every run.log_every steps
     result = train(cfg, resume=resume_from or resume)
     loss = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
     click.echo(f"trained {result.step}/{result.total_steps} steps, last loss {loss}, {result.samples_per_s:,.0f} samples/s")

@@ -24,7 +24,7 @@ def normalised_top1(cosines: np.ndarray, labels: np.ndarray) -> float:
 
 
 def recall_at_1(queries: np.ndarray, gallery: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray,
-                *, chunk: int = 2048) -> float:
+                *, chunk: int = 1024) -> float:
     """Class-consistent Recall@1: the gallery item of highest cosine has the query's label.
 
     ``queries`` (N, D) and ``gallery`` (M, D) are L2-normalised; items with a negative label are
