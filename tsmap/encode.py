@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
-import hashlib
+import copy
 
 import numpy as np
 import torch
 import xarray as xr
 
 from .bands import BAND, EMBED, MONTH
+from .checkpoint_format import weights_sha256
+from .errors import InputError
 from .preprocess import AUTHORS, Preprocessing
 
-DEFAULT_BATCH = 4096
+#: Pixels per forward. On CPU a few hundred keep the intermediates in cache and under glibc's
+#: mmap threshold (larger batches are slower); on a GPU larger batches fill the device.
+DEFAULT_BATCH = {"cpu": 512, "cuda": 16384}
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 matmuls run natively (CPU: AVX512-BF16/AMX via oneDNN; CUDA: compute capability >= 8)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 class PixelEncoder:
-    """Turns (..., month, band) composites into L2-normalised (..., embed) float32 embeddings.
+    """Turns composites into L2-normalised (..., embed) float32 embeddings.
 
-    Holds the model, its preprocessing spec and the device; pixels without any valid month
-    get NaN. Usable directly on numpy arrays and as the per-chunk function of :func:`embed`.
+    Blocks are (..., month, band) for a 1x1 model and (..., month, band, P, P) for a P x P model;
+    ``month`` is 12, 4 or 1 long. A month counts when all of its values are finite; missing months
+    are masked out of attention (each present month keeps its own position row) and a pixel without
+    any valid month gets NaN. Usable directly on numpy arrays and as the per-chunk function of
+    :func:`embed`.
+
+    ``precision``: ``"auto"`` (bf16 where the device runs it natively, else fp32), ``"fp32"`` or
+    ``"bf16"``. bf16 runs the model's weights in bf16 on CPU and autocast (AMP) on CUDA; embeddings
+    then agree with fp32 to a cosine of about 0.9999. Results are deterministic for a given
+    device, precision and batch size.
     """
 
     def __init__(
@@ -27,36 +49,64 @@ class PixelEncoder:
         preprocessing: Preprocessing = AUTHORS,
         *,
         device: str | None = None,
-        batch_size: int = DEFAULT_BATCH,
+        batch_size: int | None = None,
+        precision: str = "auto",
     ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "auto":
+            precision = "bf16" if bf16_supported(self.device) else "fp32"
+        self.precision = precision
+        config = model.config
+        if config.patch != preprocessing.patch:
+            raise InputError(f"the model reads {config.patch}x{config.patch} patches but the preprocessing spec says {preprocessing.patch}; pass the checkpoint's own spec")
+        self.patch, self.bands, self.out_dim = config.patch, config.bands, config.out_dim
+        self._token = weights_sha256(model.state_dict())[:16]
+        cast = self.device.type == "cpu" and precision == "bf16"
+        self.model = (copy.deepcopy(model).to(self.device, torch.bfloat16) if cast else model.to(self.device)).eval()
+        self._dtype = torch.bfloat16 if cast else torch.float32
+        self._autocast = self.device.type == "cuda" and precision == "bf16"
         self.preprocessing = preprocessing
-        self.batch_size = int(batch_size)
-        self.out_dim = model.config.out_dim
-        self._token = _weights_hash(model)
+        self.batch_size = int(batch_size or DEFAULT_BATCH.get(self.device.type, 4096))
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
 
     def __dask_tokenize__(self):
-        return ("tsmap.PixelEncoder", self._token, str(self.device), self.batch_size)
+        return ("tsmap.PixelEncoder", self._token, str(self.device), self.precision, self.batch_size, self.preprocessing)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
-        lead = block.shape[:-2]
-        x = self.preprocessing.normalise(block.reshape(-1, *block.shape[-2:]))
-        valid = np.isfinite(x).all(-1)
-        has_data = valid.any(-1)
-        out = np.full((x.shape[0], self.out_dim), np.nan, dtype=np.float32)
-        todo = np.flatnonzero(has_data)
+        block = np.asarray(block)
+        core = self._check(block.shape)
+        lead = block.shape[: block.ndim - len(core)]
+        raw = block.reshape(-1, *core)
+        valid = np.isfinite(raw).reshape(*raw.shape[:2], -1).all(-1)  # (N, T)
+        x = self.preprocessing.normalise(raw, band_axis=2)
+        out = np.full((raw.shape[0], self.out_dim), np.nan, dtype=np.float32)
+        todo = np.flatnonzero(valid.any(-1))
         for start in range(0, todo.size, self.batch_size):
             idx = todo[start : start + self.batch_size]
-            out[idx] = self._encode(np.nan_to_num(x[idx]), valid[idx])
+            out[idx] = self._encode(x[idx], valid[idx])
         return out.reshape(*lead, self.out_dim)
+
+    def _check(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        p = self.patch
+        n = 2 if p == 1 else 4
+        want = "(..., month, band)" if p == 1 else f"(..., month, band, {p}, {p})"
+        if len(shape) < n or shape[-n + 1] != self.bands or (p > 1 and tuple(shape[-2:]) != (p, p)):
+            raise InputError(f"encoder input has shape {shape}; this {p}x{p} model needs {want} with {self.bands} bands")
+        if shape[-n] not in (12, 4, 1):
+            raise InputError(f"encoder input has {shape[-n]} time steps; give 12 (monthly), 4 (quarterly) or 1 (annual)")
+        return tuple(shape[-n:])
 
     @torch.inference_mode()
     def _encode(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        xt = torch.from_numpy(x).to(self.device)
         vt = torch.from_numpy(valid).to(self.device)
-        emb = self.model(xt, None if vt.all() else vt).float()
-        return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
+        xt = torch.from_numpy(x).to(self.device)
+        xt = torch.where(vt.view(*vt.shape, *([1] * (xt.dim() - 2))), xt, 0.0).to(self._dtype)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._autocast):
+            emb = self.model(xt, vt)
+        return torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy()
 
 
 def embed(s2: xr.DataArray, encoder: PixelEncoder) -> xr.DataArray:
@@ -72,11 +122,3 @@ def embed(s2: xr.DataArray, encoder: PixelEncoder) -> xr.DataArray:
         dask_gufunc_kwargs={"output_sizes": {EMBED: encoder.out_dim}},
     )
     return out.transpose(EMBED, ...).rename("embedding")
-
-
-def _weights_hash(model: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
