@@ -1,12 +1,23 @@
 import numpy as np
+import pytest
 import torch
 import xarray as xr
 
-from tsmap.encode import PixelEncoder, embed
+from tsmap.encode import PixelEncoder, bf16_supported, embed
+from tsmap.errors import InputError
 from tsmap.model import EncoderConfig, build_encoder
-from tsmap.preprocess import AUTHORS
+from tsmap.preprocess import AUTHORS, authors_spec
 
-SMALL = EncoderConfig(dim=32, depth=1, heads=4, mlp_dim=16, out_dim=8)
+from .conftest import shared_path
+
+SMALL = EncoderConfig(dim=32, depth=2, heads=4, mlp_dim=16, out_dim=8)
+
+
+def _reference(model, block, valid=None):
+    """L2-normalised model output for raw (N, T, C, ...) DN, computed directly."""
+    x = torch.from_numpy(np.nan_to_num(AUTHORS.normalise(block, band_axis=2)))
+    with torch.inference_mode():
+        return torch.nn.functional.normalize(model(x, valid), dim=-1).numpy()
 
 
 def test_pixel_encoder_matches_model_and_marks_nodata():
@@ -15,20 +26,80 @@ def test_pixel_encoder_matches_model_and_marks_nodata():
     block = rng.uniform(0, 4000, size=(3, 4, 12, 10)).astype(np.float32)  # (y, x, month, band)
     block[0, 0] = np.nan  # no data at all
     block[1, 1, 5] = np.nan  # one missing month
-    out = PixelEncoder(model, AUTHORS, device="cpu", batch_size=5)(block)
+    block[2, 0, 7, 3] = np.inf  # a non-finite value makes its month missing, not a clipped 1.0
+    out = PixelEncoder(model, AUTHORS, device="cpu", batch_size=5, precision="fp32")(block)
     assert out.shape == (3, 4, 8) and out.dtype == np.float32
-    assert np.isnan(out[0, 0]).all()
-    np.testing.assert_allclose(np.linalg.norm(out[1:], axis=-1), 1.0, rtol=1e-5)
-    x = AUTHORS.normalise(block[2, 3])[None]
-    with torch.inference_mode():
-        ref = torch.nn.functional.normalize(model(torch.from_numpy(x)), dim=-1).numpy()[0]
-    np.testing.assert_allclose(out[2, 3], ref, atol=1e-5)
-    valid = torch.ones(1, 12, dtype=torch.bool)
-    valid[0, 5] = False
-    x = np.nan_to_num(AUTHORS.normalise(block[1, 1]))[None]
-    with torch.inference_mode():
-        ref = torch.nn.functional.normalize(model(torch.from_numpy(x), valid), dim=-1).numpy()[0]
-    np.testing.assert_allclose(out[1, 1], ref, atol=1e-5)
+    assert np.isnan(out[0, 0]).all() and np.isfinite(np.delete(out.reshape(12, 8), 0, axis=0)).all()
+    np.testing.assert_allclose(np.linalg.norm(out.reshape(12, 8)[1:], axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(out[2, 3], _reference(model, block[2, 3][None])[0], atol=1e-6)
+    for (y, x), month in (((1, 1), 5), ((2, 0), 7)):
+        valid = torch.ones(1, 12, dtype=torch.bool)
+        valid[0, month] = False
+        np.testing.assert_allclose(out[y, x], _reference(model, block[y, x][None], valid)[0], atol=1e-6)
+
+
+def test_dropping_months_changes_only_those_pixels():
+    encoder = PixelEncoder(build_encoder(SMALL), device="cpu", precision="fp32")
+    block = np.random.default_rng(1).uniform(0, 4000, size=(50, 12, 10)).astype(np.float32)
+    full = encoder(block)
+    holes = block.copy()
+    holes[[3, 17, 40], 2:6] = np.nan
+    out = encoder(holes)
+    changed = np.abs(out - full).max(-1) > 0
+    assert changed.nonzero()[0].tolist() == [3, 17, 40]
+    np.testing.assert_array_equal(np.delete(out, [3, 17, 40], 0), np.delete(full, [3, 17, 40], 0))
+
+
+@pytest.mark.parametrize("steps", [12, 4, 1])
+def test_patches_and_temporal_modes(steps):
+    config = EncoderConfig(dim=32, depth=2, heads=4, mlp_dim=16, out_dim=8, patch=5)
+    model = build_encoder(config)
+    block = np.random.default_rng(2).uniform(0, 4000, size=(2, 3, steps, 10, 5, 5)).astype(np.float32)
+    block[1, 2, 0, 4, 0, 0] = np.nan  # a neighbour missing makes the month missing
+    out = PixelEncoder(model, authors_spec(patch=5), device="cpu", precision="fp32")(block)
+    assert out.shape == (2, 3, 8)
+    np.testing.assert_allclose(out[0, 1], _reference(model, block[0, 1][None])[0], atol=1e-6)
+    if steps == 1:
+        assert np.isnan(out[1, 2]).all()
+    else:
+        valid = torch.ones(1, steps, dtype=torch.bool)
+        valid[0, 0] = False
+        np.testing.assert_allclose(out[1, 2], _reference(model, block[1, 2][None], valid)[0], atol=1e-6)
+
+
+def test_bad_shapes_and_options_are_clear():
+    encoder = PixelEncoder(build_encoder(SMALL), device="cpu", precision="fp32")
+    with pytest.raises(InputError, match=r"needs \(\.\.\., month, band\) with 10 bands"):
+        encoder(np.zeros((4, 12, 9), np.float32))
+    with pytest.raises(InputError, match="7 time steps; give 12"):
+        encoder(np.zeros((4, 7, 10), np.float32))
+    patchy = PixelEncoder(build_encoder(EncoderConfig(dim=32, heads=4, depth=1, patch=5)), authors_spec(patch=5), device="cpu")
+    with pytest.raises(InputError, match=r"5x5 model needs \(\.\.\., month, band, 5, 5\)"):
+        patchy(np.zeros((4, 12, 10), np.float32))
+    with pytest.raises(InputError, match="pass the checkpoint's own spec"):
+        PixelEncoder(build_encoder(SMALL), authors_spec(patch=5))
+    with pytest.raises(InputError, match="precision must be one of"):
+        PixelEncoder(build_encoder(SMALL), precision="fp16")
+
+
+def test_bf16_agrees_with_fp32_on_real_pixels_and_is_deterministic():
+    if not bf16_supported(torch.device("cpu")):
+        pytest.skip("this CPU has no native bf16")
+    data = np.load(shared_path("data", "presto", "algae_blooms_s2_10band_timeseries.npz"))["s2_dn"][:300]
+    block = data.copy()
+    block[::7, 3:8] = np.nan  # missing months
+    block[5] = np.nan  # no data
+    model = build_encoder(EncoderConfig())  # the authors' size
+    fp32 = PixelEncoder(model, device="cpu", precision="fp32")(block)
+    encoder = PixelEncoder(model, device="cpu", precision="auto")
+    assert encoder.precision == "bf16"
+    bf16 = encoder(block)
+    assert next(model.parameters()).dtype == torch.float32  # the caller's model is left alone
+    np.testing.assert_array_equal(np.isnan(bf16), np.isnan(fp32))
+    assert np.isnan(bf16[5]).all() and np.isfinite(np.delete(bf16, 5, 0)).all()
+    cosine = np.sum(np.delete(bf16, 5, 0) * np.delete(fp32, 5, 0), axis=-1)
+    assert cosine.min() >= 0.999, cosine.min()
+    np.testing.assert_array_equal(encoder(block), bf16)
 
 
 def test_embed_is_lazy_and_chunked(no_compute):
@@ -38,9 +109,10 @@ def test_embed_is_lazy_and_chunked(no_compute):
     assert emb.chunks[1] == (3, 3)
 
 
-def test_normalisation_rule():
-    x = np.array([[67.0, 122.0, 93.27, 158.5, 160.77, 174.27, 162.27, 149.0, 84.5, 66.27]], np.float32)
-    np.testing.assert_allclose(AUTHORS.normalise(x), 0.0, atol=1e-6)
-    y = AUTHORS.normalise(np.full((1, 10), 1089.0, np.float32))
-    assert y[0, 0] == np.float32((1089.0 - 67.0) / (2089.0 + 1e-6))
-    assert AUTHORS.normalise(np.full((1, 10), 1e6, np.float32)).max() == 1.0
+def test_embed_computes_the_same_values():
+    rng = np.random.default_rng(3)
+    data = xr.DataArray(rng.uniform(0, 3000, (12, 10, 4, 5)).astype(np.float32), dims=("month", "band", "y", "x"))
+    encoder = PixelEncoder(build_encoder(SMALL), device="cpu", precision="fp32")
+    emb = embed(data.chunk({"y": 2}), encoder).compute()
+    direct = encoder(data.transpose("y", "x", "month", "band").values)
+    np.testing.assert_allclose(emb.transpose("y", "x", "embed").values, direct, atol=1e-6)
