@@ -203,3 +203,18 @@ def test_hf_download_failure_is_one_clear_line(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match=r"cannot download hf://pallavijainpj/TimeSenCLIP/TimeSenCLIP_1x1.ckpt .*local path") as err:
         ckpt_mod.resolve(AUTHORS_HF)
     assert "\n" not in str(err.value)
+
+
+def test_cli_convert(tmp_path):
+    from click.testing import CliRunner
+
+    from tsmap.cli import main
+
+    torch.save({"state_dict": {"TS_ViT." + k: v for k, v in build_encoder(SMALL).state_dict().items()}}, tmp_path / "a.ckpt")
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "a.safetensors")])
+    assert res.exit_code == 0, res.output
+    assert "1x1 encoder, monthly input, text model open_clip:ViT-B-32/openai" in res.output
+    assert read_checkpoint(tmp_path / "a.safetensors").model.config == SMALL
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "a.pt")])
+    assert res.exit_code == 1 and res.output.startswith("Error: output") and "must end in .safetensors" in res.output
+    assert not (tmp_path / "a.pt").exists()

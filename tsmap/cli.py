@@ -40,14 +40,15 @@ def main(verbose: bool) -> None:
 @click.option("--out", required=True, help="Class map to write (.tif); the top-1 score goes to *_score.tif.")
 @click.option("--stac", default=None,
               help="earth-search, planetary-computer, cdse, any STAC API URL, or a static catalog/item collection [default: earth-search].")
-@click.option("--checkpoint", default=None, help="Encoder weights (TimeSenCLIP .ckpt). Random if omitted.")
+@click.option("--checkpoint", default=None, help="Encoder weights: a tsmap .safetensors, the authors' .ckpt, or hf://OWNER/REPO/FILE. Random if omitted.")
 @click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
 @click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--max-cloud", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%).")
 @click.option("--epsg", default=None, type=int, help="Output CRS [default: UTM zone of the AOI centre].")
 @click.option("--max-area", default=None, type=float, help="AOI size limit in km² [default: 10,000].")
 @click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit.")
-def predict(bbox, year, start, end, prompts, out, stac, checkpoint, clip_model, clip_pretrained, max_cloud, epsg, max_area, force):
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True, help="Encoder precision; auto = bf16 where the CPU/GPU runs it natively.")
+def predict(bbox, year, start, end, prompts, out, stac, checkpoint, clip_model, clip_pretrained, max_cloud, epsg, max_area, force, precision):
     """Map text prompts over an area for one year (or a window of at most one year)."""
     from .geo import MAX_AOI_KM2, BBox, Grid, check_area
     from .errors import InputError
@@ -71,6 +72,7 @@ def predict(bbox, year, start, end, prompts, out, stac, checkpoint, clip_model, 
         checkpoint=checkpoint,
         clip_model=clip_model,
         clip_pretrained=clip_pretrained,
+        precision=precision,
     )
     click.echo(f"wrote {result.class_map} and {result.score_map} ({result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes)")
 
@@ -131,6 +133,36 @@ def prompts(source):
         click.echo(f"unknown rule: {ps.to_dict()['unknown']}")
     for i, (c, texts) in enumerate(zip(ps.classes, ps.texts())):
         click.echo(f"{i:>3} {c.code or '-':<5} {c.color or '-':<8} {c.name} ({len(texts)} prompts)")
+
+
+@main.command()
+@click.argument("source")
+@click.argument("dest")
+@click.option("--text-model", default=None, help="Text model id the encoder is aligned to [default: the source's; open_clip:ViT-B-32/openai for the authors' weights].")
+def convert(source, dest, text_model):
+    """Convert encoder weights (the authors' .ckpt, a path or hf://OWNER/REPO/FILE) to a tsmap checkpoint (.safetensors)."""
+    from .checkpoint import convert_checkpoint
+
+    ckpt = convert_checkpoint(source, dest, text_model=text_model)
+    config = ckpt.model.config
+    click.echo(f"wrote {dest}: {config.patch}x{config.patch} encoder, {ckpt.preprocessing.temporal} input, text model {ckpt.text_model}, weights sha256 {ckpt.weights_sha256[:16]}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
+@click.option("--precision", "precisions", default="fp32,bf16", show_default=True, help="Comma-separated precisions to measure.")
+@click.option("--batch", default=None, type=int, help="Pixels per forward [default: the encoder's default for the device].")
+@click.option("--rounds", default=3, show_default=True, help="Interleaved rounds; each figure is the best round.")
+@click.option("--no-vit", is_flag=True, help="Skip the open_clip ViT-B-32 comparison.")
+def bench(as_json, device, precisions, batch, rounds, no_vit):
+    """Encoder px/s vs the same run's matmul roofline and CLIP ViT-B-32, in fp32 and bf16."""
+    import json
+
+    from .bench import format_report, run_bench
+
+    result = run_bench(device=device, precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()), batch=batch, rounds=rounds, vit=not no_vit)
+    click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,12 +59,14 @@ def predict(
     clip_pretrained: str = DEFAULT_PRETRAINED,
     chunk: int = DEFAULT_CHUNK,
     device: str | None = None,
+    precision: str = "auto",
     progress: bool = True,
 ) -> PredictResult:
     """Map ``prompts`` over an AOI for one year and write ``out`` (class map) + ``*_score.tif``.
 
     Give ``bbox`` and ``year`` (or a full ``query``); ``grid`` overrides the output grid
-    (default: 10 m in the UTM zone of the AOI centre).
+    (default: 10 m in the UTM zone of the AOI centre). ``precision`` is the encoder's: ``"auto"``
+    (bf16 where the device runs it natively), ``"fp32"`` or ``"bf16"``.
     """
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
     class_path, score_path = output_paths(out)
@@ -81,7 +83,7 @@ def predict(
 
     cube = load_cube(items, grid, chunk=chunk, harmonise=prep.harmonise_offset)
     comp = composite(cube, prep.composite)
-    emb = embed(comp["s2"], PixelEncoder(model, prep, device=device))
+    emb = embed(comp["s2"], PixelEncoder(model, prep, device=device, precision=precision))
     result = classify(emb, classes)
 
     with _progress(progress), _torch_threads_for_dask(result["class"].data.npartitions):
