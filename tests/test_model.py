@@ -168,6 +168,8 @@ def test_training_mode_is_the_same_function_and_trains():
     out = model(x, valid)
     torch.testing.assert_close(out, fast, atol=1e-5, rtol=0)
     out.square().sum().backward()
+    model.eval()  # eval with autograd on takes the stock path too, so gradients still flow
+    torch.testing.assert_close(model(x, valid), fast, atol=1e-5, rtol=0)
     assert model.time_pos_encoding.grad.abs().sum() > 0 and model.transformer.layers[1].linear2.weight.grad.abs().sum() > 0
 
 
