@@ -76,9 +76,10 @@ class EncoderConfig:
         head = 2 * d * self.out_dim
         standard = embed + self.depth * layer + head
         folds = not self.norm_first and cpp < d
-        first = layer - 2 * s * 3 * d * d + 2 * (s - 1) * cpp * 3 * d if folds else layer
+        first = layer - 2 * s * 3 * d * d + 2 * s * (cpp + s) * 3 * d if folds else layer
         last = 2 * (d * d + 2 * d * d + 2 * h * s * d + d * d + 2 * d * f)  # q, Wk/Wv folds, attend, out, ffn
-        fast = embed + (first + (self.depth - 2) * layer + last if self.depth > 1 else last) + head
+        slots = 2 * s * (cpp + s) * d  # the fast path's embedding: inputs plus a one-hot slot column per row
+        fast = slots + (first + (self.depth - 2) * layer + last if self.depth > 1 else last) + head
         return {"standard": standard, "fast": fast}
 
 
@@ -149,11 +150,14 @@ class TimeSenCLIPEncoder(nn.Module):
 
     def _forward_fast(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         c, layers = self.config, self.transformer.layers
-        batch, steps = x.shape[:2]
-        emb = self.spectral_embedding[1]
-        pos = self.positions(steps).to(x.dtype) + emb.bias
-        cls = self.class_token[0].to(x.dtype)  # (1, dim)
-        z = torch.cat([cls.expand(batch, 1, -1), F.linear(x, emb.weight) + pos], dim=1)
+        batch, steps, inputs = x.shape
+        # each row carries its slot as a one-hot: row 0 the class token, row t its position row, so
+        # one matmul yields [cls, W_e x_t + pos_t + b_e] (and, folded, layer 0's QKV) with no cat or add
+        rows = x.new_zeros(batch, steps + 1, inputs + steps + 1)
+        rows[:, 1:, :inputs] = x
+        rows[:, :, inputs:] = torch.eye(steps + 1, dtype=x.dtype, device=x.device)
+        table = torch.cat([self.class_token[0], self.positions(steps) + self.spectral_embedding[1].bias]).to(x.dtype)
+        z = F.linear(rows, torch.cat([self.spectral_embedding[1].weight, table.T], dim=1))
         # additive key mask (batch, 1, 1, S): 0 where present, -inf where absent; always applied, so a
         # full pixel takes the same arithmetic whether or not other pixels miss months
         bias = torch.zeros(batch, 1, 1, steps + 1, dtype=x.dtype, device=x.device)
@@ -162,20 +166,12 @@ class TimeSenCLIPEncoder(nn.Module):
         for i, layer in enumerate(layers):
             if i == len(layers) - 1:
                 return self.mlp_head(_class_token_layer(layer, z, bias, c.heads, act, c.norm_first))
-            if i == 0 and not c.norm_first and self.folds_first_layer:
-                qkv = _folded_qkv(layer, x, emb.weight, pos, cls)
-            else:
-                qkv = None
+            qkv = None
+            if i == 0 and self.folds_first_layer:  # QKV of W_e x + t is (W_in W_e) x + W_in t + b_in
+                w_in, b_in = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
+                qkv = F.linear(rows, torch.cat([w_in @ self.spectral_embedding[1].weight, F.linear(table, w_in, b_in).T], dim=1))
             z = _layer(layer, z, bias, c.heads, act, c.norm_first, qkv)
         raise AssertionError("unreachable")  # pragma: no cover - depth >= 1
-
-
-def _folded_qkv(layer, x, w_embed, pos, cls) -> torch.Tensor:
-    """First-layer QKV of [cls, W_e x + pos] as (W_in W_e) x + (W_in pos + b_in): 10 inputs, not 512."""
-    attn = layer.self_attn
-    w_in, b_in = attn.in_proj_weight, attn.in_proj_bias
-    tokens = F.linear(x, w_in @ w_embed).add_(F.linear(pos, w_in, b_in))
-    return torch.cat([F.linear(cls, w_in, b_in).expand(x.shape[0], 1, -1), tokens], dim=1)
 
 
 def _layer(layer, z, bias, heads, act, norm_first, qkv=None) -> torch.Tensor:
