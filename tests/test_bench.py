@@ -40,3 +40,10 @@ def test_bad_options():
         run_bench(precisions=("fp8",), vit=False)
     res = CliRunner().invoke(main, ["bench", "--precision", "fp16"])
     assert res.exit_code == 1 and res.output.strip() == "Error: unknown precision 'fp16'; choose from fp32, bf16"
+
+
+def test_concurrent_workers_mode():
+    result = run_bench(device="cpu", precisions=("fp32",), batch=32, pixels=64, rounds=1, seconds=0.05, workers=2, vit=False)
+    assert result["workers"] == 2 and result["fp32"]["encoder_px_s"] > 1
+    with pytest.raises(InputError, match="workers must be >= 1"):
+        run_bench(workers=0, vit=False)

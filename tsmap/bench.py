@@ -19,6 +19,7 @@ import copy
 import logging
 import os
 import platform
+import threading
 import time
 from contextlib import nullcontext
 
@@ -42,15 +43,21 @@ def run_bench(
     pixels: int | None = None,
     rounds: int = 3,
     seconds: float = 0.5,
+    workers: int = 1,
     vit: bool = True,
 ) -> dict:
     """Measure and return the figures as a JSON-ready dict (see the module docstring).
 
     ``pixels`` per encoder call (default 4 batches), ``seconds``: least time per measurement.
+    ``workers`` > 1 (CPU): that many concurrent single-threaded callers, as Dask runs the encoder,
+    for the encoder and ViT alike; the roofline is then the better of one all-thread matmul and
+    ``workers`` concurrent single-threaded ones.
     """
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if rounds < 1:
         raise InputError(f"rounds must be >= 1, got {rounds}")
+    if workers < 1 or (workers > 1 and dev.type != "cpu"):
+        raise InputError(f"workers must be >= 1, and > 1 only on the CPU; got {workers} on {dev.type}")
     for p in precisions:
         if p not in DTYPES:
             raise InputError(f"unknown precision {p!r}; choose from {', '.join(DTYPES)}")
@@ -68,16 +75,17 @@ def run_bench(
     for _ in range(rounds):
         for p in precisions:
             t = trials[p]
-            t["roofline_gflops"].append(_matmul_gflops(dev, DTYPES[p], size, seconds))
-            t["encoder_px_s"].append(n_px / _timed(lambda: encoders[p](block), dev, seconds))
+            t["roofline_gflops"].append(_matmul_gflops(dev, DTYPES[p], size, seconds, workers))
+            t["encoder_px_s"].append(_rate(lambda: encoders[p](block), n_px, dev, seconds, workers))
             if vit:
-                t["vit_img_s"].append(images.shape[0] / _timed(lambda: vits[p](images), dev, seconds))
+                t["vit_img_s"].append(_rate(lambda: vits[p](images), images.shape[0], dev, seconds, workers))
 
     flops = config.flops_per_pixel(config.months)
     result = {
         "device": _describe(dev),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "workers": workers,
         "allocator": _allocator(),
         "model": "TimeSenCLIP encoder, authors' size (d512, 6 layers, FFN 256, 1x1), random weights, 12 months",
         "flop_per_pixel": {"executed": flops["fast"], "standard_forward": flops["standard"]},
@@ -109,7 +117,7 @@ def run_bench(
 def format_report(result: dict) -> str:
     """A short human-readable table of :func:`run_bench`'s result."""
     lines = [
-        f"device {result['device']}, torch {result['torch']}, {result['threads']} threads, {result['allocator']} malloc",
+        f"device {result['device']}, torch {result['torch']}, {result['threads']} threads, {result['workers']} worker(s), {result['allocator']} malloc",
         f"encoder FLOP/pixel executed {result['flop_per_pixel']['executed'] / 1e6:.1f} M (standard forward {result['flop_per_pixel']['standard_forward'] / 1e6:.1f} M)",
     ]
     for p in DTYPES:
@@ -140,12 +148,41 @@ def _timed(fn, device: torch.device, min_seconds: float) -> float:
             return elapsed / calls
 
 
+def _rate(fn, items: int, device: torch.device, seconds: float, workers: int) -> float:
+    """Items per second of ``fn``: one caller using all threads, or ``workers`` single-threaded callers."""
+    if workers == 1:
+        return items / _timed(fn, device, seconds)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fn()
+        calls = [0] * workers
+        start = time.perf_counter()
+
+        def loop(i: int) -> None:
+            while time.perf_counter() - start < seconds:
+                fn()
+                calls[i] += 1
+
+        threads = [threading.Thread(target=loop, args=(i,)) for i in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return items * sum(calls) / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(saved)
+
+
 @torch.inference_mode()
-def _matmul_gflops(device: torch.device, dtype: torch.dtype, n: int, seconds: float) -> float:
+def _matmul_gflops(device: torch.device, dtype: torch.dtype, n: int, seconds: float, workers: int = 1) -> float:
     g = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, generator=g).to(dtype)
     b = torch.randn(n, n, device=device, generator=g).to(dtype)
-    return 2 * n**3 / _timed(lambda: torch.mm(a, b), device, seconds) / 1e9
+    rate = _rate(lambda: torch.mm(a, b), 2 * n**3, device, seconds, 1)
+    if workers > 1:
+        rate = max(rate, _rate(lambda: torch.mm(a, b), 2 * n**3, device, seconds, workers))
+    return rate / 1e9
 
 
 def _vit_models(device: torch.device, precisions) -> dict:

@@ -154,14 +154,15 @@ def convert(source, dest, text_model):
 @click.option("--precision", "precisions", default="fp32,bf16", show_default=True, help="Comma-separated precisions to measure.")
 @click.option("--batch", default=None, type=int, help="Pixels per forward [default: the encoder's default for the device].")
 @click.option("--rounds", default=3, show_default=True, help="Interleaved rounds; each figure is the best round.")
+@click.option("--workers", default=1, show_default=True, help="CPU: concurrent single-threaded callers (as under Dask) instead of one all-thread caller.")
 @click.option("--no-vit", is_flag=True, help="Skip the open_clip ViT-B-32 comparison.")
-def bench(as_json, device, precisions, batch, rounds, no_vit):
+def bench(as_json, device, precisions, batch, rounds, workers, no_vit):
     """Encoder px/s vs the same run's matmul roofline and CLIP ViT-B-32, in fp32 and bf16."""
     import json
 
     from .bench import format_report, run_bench
 
-    result = run_bench(device=device, precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()), batch=batch, rounds=rounds, vit=not no_vit)
+    result = run_bench(device=device, precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()), batch=batch, rounds=rounds, workers=workers, vit=not no_vit)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
 
 
