@@ -201,3 +201,18 @@ def test_config_validation_and_round_trip():
         build_encoder(SMALL)(torch.rand(2, 12, 11))
     with pytest.raises(ValueError, match="cannot place 5 time steps"):
         build_encoder(SMALL)(torch.rand(2, 5, 10))
+
+
+@pytest.mark.parametrize("config", [EncoderConfig(), EncoderConfig(dim=64, heads=4, patch=9), EncoderConfig(dim=64, heads=4, norm_first=True)])
+def test_mixed_precision_autocast_path(config):
+    """AMP (as on CUDA) runs the same fast path: out= kernels must see one dtype."""
+    model = build_encoder(config)
+    x = torch.rand(6, 12, 10, config.patch, config.patch)
+    valid = torch.rand(6, 12) > 0.3
+    valid[:, 0] = True
+    with torch.inference_mode():
+        ref = model(x, valid)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x, valid)
+    assert out.dtype == torch.bfloat16
+    assert torch.nn.functional.cosine_similarity(out.float(), ref).min() > 0.999

@@ -201,10 +201,11 @@ def _attend(qkv: torch.Tensor, bias: torch.Tensor, heads: int) -> torch.Tensor:
     d = d3 // 3
     dh = d // heads
     scores = torch.empty(heads, batch, s, s, dtype=qkv.dtype, device=qkv.device)
+    bias = bias[:, 0].to(qkv.dtype)  # out= calls take no part in autocast: keep one dtype
     for h in range(heads):
         q, k = qkv[:, :, h * dh : (h + 1) * dh], qkv[:, :, d + h * dh : d + (h + 1) * dh]
-        torch.baddbmm(bias[:, 0], q, k.transpose(1, 2), alpha=dh**-0.5, out=scores[h])
-    p = torch.softmax(scores.permute(3, 0, 1, 2).contiguous(), dim=0)  # (S_k, H, B, S_q)
+        torch.baddbmm(bias, q, k.transpose(1, 2), alpha=dh**-0.5, out=scores[h])
+    p = torch.softmax(scores.permute(3, 0, 1, 2).contiguous(), dim=0).to(qkv.dtype)  # (S_k, H, B, S_q)
     out = torch.empty(heads, batch, s, dh, dtype=qkv.dtype, device=qkv.device)
     for h in range(heads):
         torch.bmm(p[:, h].permute(1, 2, 0), qkv[:, :, 2 * d + h * dh : 2 * d + (h + 1) * dh], out=out[h])
