@@ -137,7 +137,10 @@ def _torch_load(path: str):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
-        raise ModelError(f"cannot read checkpoint {path!r} as plain tensors ({type(exc).__name__}: {first})") from None
+        raise ModelError(
+            f"cannot read checkpoint {path!r} as plain tensors ({type(exc).__name__}: {first}); tsmap never unpickles "
+            "objects: save the encoder's state_dict alone (torch.save(ckpt['state_dict'], ...)) or use tsmap convert on it"
+        ) from None
 
 
 def unwrap_state_dict(obj, *, where: str) -> dict:
