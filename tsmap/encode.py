@@ -13,9 +13,9 @@ from .checkpoint_format import weights_sha256
 from .errors import InputError
 from .preprocess import AUTHORS, Preprocessing
 
-#: Pixels per forward. On CPU a few hundred keep the intermediates in cache and under glibc's
+#: Pixels per forward. On CPU ~128 keep the intermediates in cache and under glibc's
 #: mmap threshold (larger batches are slower); on a GPU larger batches fill the device.
-DEFAULT_BATCH = {"cpu": 256, "cuda": 16384}
+DEFAULT_BATCH = {"cpu": 128, "cuda": 16384}
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
