@@ -91,6 +91,7 @@ def run_bench(
         "flop_per_pixel": {"executed": flops["fast"], "standard_forward": flops["standard"]},
         "vit_b32_flop_per_image": _vit_flops() if vit else None,
         "pixels_per_call": n_px,
+        "vit_batch": int(images.shape[0]),
         "rounds": rounds,
         "method": "best of interleaved rounds; every round in 'trials'",
         "targets": TARGETS,
