@@ -17,7 +17,7 @@ def test_bench_figures_are_consistent():
     assert result["flop_per_pixel"] == {"executed": flops["fast"], "standard_forward": flops["standard"]}
     assert len(r["trials"]["encoder_px_s"]) == 2 and r["encoder_px_s"] == round(max(r["trials"]["encoder_px_s"]), 1)
     assert r["roofline_gflops"] > 1 and r["encoder_px_s"] > 1 and r["batch"] == 64
-    assert r["fraction_of_roofline"] == pytest.approx(r["encoder_px_s"] * flops["fast"] / 1e9 / r["roofline_gflops"], rel=2e-3)
+    assert r["fraction_of_roofline"] == pytest.approx(r["encoder_px_s"] * flops["fast"] / 1e9 / r["roofline_gflops"], abs=2e-3)
     assert "speedup_vs_vit_b32" not in r
     assert "fp32: encoder" in format_report(result)
 

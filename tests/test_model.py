@@ -3,6 +3,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import tsmap.model as model_module
 from tsmap.model import EncoderConfig, TimeSenCLIPEncoder, build_encoder
 
 SMALL = EncoderConfig(dim=64, depth=2, heads=4, mlp_dim=32, out_dim=16)
@@ -127,6 +128,17 @@ def test_other_layer_variants_equal_stock_layers(norm_first, activation):
         assert (model(x) - ref(x, ref.rows(12))).abs().max().item() <= 1e-5
 
 
+def test_onednn_and_plain_linear_paths_agree(monkeypatch):
+    state = authors_state(1, seed=12)
+    model = _load(EncoderConfig(), state)
+    x = torch.rand(8, 12, 10)
+    with torch.inference_mode():
+        fast = model(x)
+        monkeypatch.setattr(model_module, "_ONEDNN_LINEAR", False)
+        plain = model(x)
+    assert (fast - plain).abs().max().item() <= 1e-5
+
+
 def test_missing_months_keep_their_own_position_rows():
     state = authors_state(1, seed=7)
     model, ref = _load(EncoderConfig(), state), Reference(state)
@@ -175,7 +187,8 @@ def test_training_mode_is_the_same_function_and_trains():
 
 @pytest.mark.parametrize("config", [EncoderConfig(), EncoderConfig(patch=9), SMALL, EncoderConfig(dim=64, heads=4, norm_first=True)])
 @pytest.mark.parametrize("steps", [12, 4, 1])
-def test_flop_count_matches_what_runs(config, steps):
+def test_flop_count_matches_what_runs(config, steps, monkeypatch):
+    monkeypatch.setattr(model_module, "_ONEDNN_LINEAR", False)  # the counter sees F.linear, not oneDNN's op
     model = build_encoder(config)
     counts = []
     for batch in (2, 5):

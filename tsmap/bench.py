@@ -3,7 +3,8 @@
 Per precision (fp32, bf16) it measures, in interleaved rounds so that all numbers of a round share
 the machine's state (other jobs, clocks):
 
-* the matmul roofline: GFLOP/s of one large square matmul in that dtype;
+* the matmul roofline: GFLOP/s of one large square matmul in that dtype, the faster of
+  ``torch.mm`` (BLAS) and oneDNN's linear on the CPU;
 * the encoder: pixels/s of :class:`~tsmap.encode.PixelEncoder` (preprocessing included) on random
   12-month pixels with the authors' model size (random weights), and the GFLOP/s that makes with
   the FLOPs the fast path executes;
@@ -28,7 +29,7 @@ import torch
 
 from .encode import PixelEncoder, bf16_supported
 from .errors import InputError
-from .model import EncoderConfig, build_encoder
+from .model import _ONEDNN_LINEAR, EncoderConfig, build_encoder
 
 #: Targets from the project's issue: fraction of the roofline, and speed-up over ViT-B-32 per sample.
 TARGETS = {"fraction_of_roofline": 0.60, "speedup_vs_vit_b32": 50.0}
@@ -180,10 +181,11 @@ def _matmul_gflops(device: torch.device, dtype: torch.dtype, n: int, seconds: fl
     g = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, generator=g).to(dtype)
     b = torch.randn(n, n, device=device, generator=g).to(dtype)
-    rate = _rate(lambda: torch.mm(a, b), 2 * n**3, device, seconds, 1)
-    if workers > 1:
-        rate = max(rate, _rate(lambda: torch.mm(a, b), 2 * n**3, device, seconds, workers))
-    return rate / 1e9
+    kernels = [lambda: torch.mm(a, b)]
+    if device.type == "cpu" and _ONEDNN_LINEAR:  # on some CPUs (AMD) oneDNN beats BLAS in fp32 by 2x
+        kernels.append(lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], ""))
+    modes = (1, workers) if workers > 1 else (1,)
+    return max(_rate(k, 2 * n**3, device, seconds, w) for k in kernels for w in modes) / 1e9
 
 
 def _vit_models(device: torch.device, precisions) -> dict:

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+#: oneDNN's fused linear (the op torch.compile uses on CPU); plain F.linear where this build lacks it.
+_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 @dataclass(frozen=True)
@@ -157,19 +159,19 @@ class TimeSenCLIPEncoder(nn.Module):
         rows[:, 1:, :inputs] = x
         rows[:, :, inputs:] = torch.eye(steps + 1, dtype=x.dtype, device=x.device)
         table = torch.cat([self.class_token[0], self.positions(steps) + self.spectral_embedding[1].bias]).to(x.dtype)
-        z = F.linear(rows, torch.cat([self.spectral_embedding[1].weight, table.T], dim=1))
+        z = _linear(rows, torch.cat([self.spectral_embedding[1].weight, table.T], dim=1))
         # additive key mask (batch, 1, 1, S): 0 where present, -inf where absent; always applied, so a
         # full pixel takes the same arithmetic whether or not other pixels miss months
         bias = torch.zeros(batch, 1, 1, steps + 1, dtype=x.dtype, device=x.device)
         bias[:, 0, 0, 1:].masked_fill_(~valid, float("-inf"))
-        act = ACTIVATIONS[c.activation]
+        act = c.activation
         for i, layer in enumerate(layers):
             if i == len(layers) - 1:
                 return self.mlp_head(_class_token_layer(layer, z, bias, c.heads, act, c.norm_first))
             qkv = None
             if i == 0 and self.folds_first_layer:  # QKV of W_e x + t is (W_in W_e) x + W_in t + b_in
                 w_in, b_in = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
-                qkv = F.linear(rows, torch.cat([w_in @ self.spectral_embedding[1].weight, F.linear(table, w_in, b_in).T], dim=1))
+                qkv = _linear(rows, torch.cat([w_in @ self.spectral_embedding[1].weight, F.linear(table, w_in, b_in).T], dim=1))
             z = _layer(layer, z, bias, c.heads, act, c.norm_first, qkv)
         raise AssertionError("unreachable")  # pragma: no cover - depth >= 1
 
@@ -180,9 +182,9 @@ def _layer(layer, z, bias, heads, act, norm_first, qkv=None) -> torch.Tensor:
     batch, s, d = z.shape
     h = layer.norm1(z) if norm_first else z
     if qkv is None:
-        qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)
+        qkv = _linear(h, attn.in_proj_weight, attn.in_proj_bias)
     a = _attend(qkv, bias, heads)
-    a = F.linear(a, attn.out_proj.weight, attn.out_proj.bias)
+    a = _linear(a, attn.out_proj.weight, attn.out_proj.bias)
     if norm_first:
         z = z + a
         return z + _ffn(layer, layer.norm2(z), act)
@@ -212,8 +214,24 @@ def _attend(qkv: torch.Tensor, bias: torch.Tensor, heads: int) -> torch.Tensor:
     return out.permute(1, 2, 0, 3).reshape(batch, s, d)
 
 
-def _ffn(layer, z, act) -> torch.Tensor:
-    return layer.linear2(act(layer.linear1(z)))
+def _ffn(layer, z, act: str) -> torch.Tensor:
+    return _linear(_linear(z, layer.linear1.weight, layer.linear1.bias, act), layer.linear2.weight, layer.linear2.bias)
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str | None = None) -> torch.Tensor:
+    """``act(x @ weight.T + bias)``. On CPU through oneDNN, with bias and activation fused: the same
+    IEEE arithmetic, but ~2x faster in fp32 than the default BLAS on CPUs (e.g. AMD) where MKL
+    takes a slow path. Elsewhere (CUDA, autocast, other dtypes) plain ``F.linear``."""
+    if (
+        _ONEDNN_LINEAR
+        and x.device.type == "cpu"
+        and x.dtype == weight.dtype
+        and x.dtype in (torch.float32, torch.bfloat16)
+        and not torch.is_autocast_enabled("cpu")
+    ):
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, act or "none", [], "none" if act == "gelu" else "")
+    y = F.linear(x, weight, bias)
+    return ACTIVATIONS[act](y) if act else y
 
 
 def _class_token_layer(layer, z, bias, heads, act, norm_first) -> torch.Tensor:
@@ -229,12 +247,12 @@ def _class_token_layer(layer, z, bias, heads, act, norm_first) -> torch.Tensor:
     src = layer.norm1(z) if norm_first else z
     w_q, w_k, w_v = attn.in_proj_weight.view(3, heads, dh, d)
     b_q, _, b_v = attn.in_proj_bias.view(3, heads, dh)
-    q = F.linear(src[:, 0], w_q.reshape(d, d), b_q.reshape(d)) * dh**-0.5  # (B, D)
+    q = _linear(src[:, 0], w_q.reshape(d, d), b_q.reshape(d)) * dh**-0.5  # (B, D)
     u = torch.bmm(q.view(batch, heads, dh).transpose(0, 1), w_k).transpose(0, 1)  # (B, H, D)
     p = torch.softmax(torch.baddbmm(bias[:, 0], u, src.transpose(1, 2)), dim=-1)  # (B, H, S)
     ctx = torch.bmm(p, src).transpose(0, 1)  # (H, B, D)
     o = torch.baddbmm(b_v[:, None, :], ctx, w_v.transpose(1, 2)).transpose(0, 1).reshape(batch, d)
-    y = z[:, 0] + F.linear(o, attn.out_proj.weight, attn.out_proj.bias)
+    y = z[:, 0] + _linear(o, attn.out_proj.weight, attn.out_proj.bias)
     if norm_first:
         return y + _ffn(layer, layer.norm2(y), act)
     y = layer.norm1(y)
