@@ -116,3 +116,22 @@ def test_embed_computes_the_same_values():
     emb = embed(data.chunk({"y": 2}), encoder).compute()
     direct = encoder(data.transpose("y", "x", "month", "band").values)
     np.testing.assert_allclose(emb.transpose("y", "x", "embed").values, direct, atol=1e-6)
+
+
+def test_embed_makes_and_encodes_patch_windows():
+    config = EncoderConfig(dim=32, depth=2, heads=4, mlp_dim=16, out_dim=8, patch=3)
+    encoder = PixelEncoder(build_encoder(config), authors_spec(patch=3), device="cpu", precision="fp32")
+    rng = np.random.default_rng(4)
+    values = rng.uniform(0, 3000, (12, 10, 6, 7)).astype(np.float32)
+    values[2, :, 3, 3] = np.nan  # a cloudy month at (3, 3): its month is missing for every window that holds it
+    data = xr.DataArray(values, dims=("month", "band", "y", "x")).chunk({"y": 3, "x": 4})
+    emb = embed(data, encoder).compute().transpose("y", "x", "embed").values
+    padded = np.pad(values, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")  # border pixel repeated
+    for y, x in ((0, 0), (2, 3), (3, 4), (5, 6), (4, 2)):  # corners, chunk borders, next to the cloud
+        window = padded[:, :, y : y + 3, x : x + 3][None]
+        np.testing.assert_allclose(emb[y, x], encoder(window)[0], atol=1e-6)
+    assert np.isfinite(emb).all()
+    with pytest.raises(InputError, match="windows are 5x5 but the encoder reads 3x3"):
+        from tsmap.patches import neighbourhoods
+
+        embed(neighbourhoods(data, 5), encoder)

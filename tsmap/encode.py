@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -11,12 +12,14 @@ import xarray as xr
 from .bands import BAND, EMBED, MONTH
 from .checkpoint_format import weights_sha256
 from .errors import InputError
+from .patches import PATCH_X, PATCH_Y, neighbourhoods
 from .preprocess import AUTHORS, Preprocessing
 
 #: Pixels per forward. On CPU ~128 keep the intermediates in cache and under glibc's
 #: mmap threshold (larger batches are slower); on a GPU larger batches fill the device.
 DEFAULT_BATCH = {"cpu": 128, "cuda": 16384}
 PRECISIONS = ("auto", "fp32", "bf16")
+VALIDITY_STEP = 8192  #: pixels per step of the validity pass
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -79,14 +82,19 @@ class PixelEncoder:
         block = np.asarray(block)
         core = self._check(block.shape)
         lead = block.shape[: block.ndim - len(core)]
-        raw = block.reshape(-1, *core)
-        valid = np.isfinite(raw).reshape(*raw.shape[:2], -1).all(-1)  # (N, T)
-        x = self.preprocessing.normalise(raw, band_axis=2)
-        out = np.full((raw.shape[0], self.out_dim), np.nan, dtype=np.float32)
+        n = math.prod(lead)
+
+        def take(idx: np.ndarray) -> np.ndarray:
+            """Pixels ``idx`` (flat over the leading axes) as (len(idx), *core): copies only those
+            pixels, so strided P x P windows are never expanded for the whole block."""
+            return block[np.unravel_index(idx, lead)] if lead else block[None]
+
+        valid = np.concatenate([_valid_steps(take(np.arange(s, min(n, s + VALIDITY_STEP)))) for s in range(0, n, VALIDITY_STEP)])
+        out = np.full((n, self.out_dim), np.nan, dtype=np.float32)
         todo = np.flatnonzero(valid.any(-1))
         for start in range(0, todo.size, self.batch_size):
             idx = todo[start : start + self.batch_size]
-            out[idx] = self._encode(x[idx], valid[idx])
+            out[idx] = self._encode(self.preprocessing.normalise(take(idx), band_axis=2), valid[idx])
         return out.reshape(*lead, self.out_dim)
 
     def _check(self, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -109,13 +117,28 @@ class PixelEncoder:
         return torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy()
 
 
+def _valid_steps(pixels: np.ndarray) -> np.ndarray:
+    """(N, T) bool: a time step counts when all its values (bands, and the whole P x P window) are finite."""
+    return np.isfinite(pixels).reshape(*pixels.shape[:2], -1).all(-1)
+
+
 def embed(s2: xr.DataArray, encoder: PixelEncoder) -> xr.DataArray:
-    """Embeddings (embed, y, x) of a composite (month, band, y, x), lazily; NaN where no data."""
-    s2 = s2.chunk({MONTH: -1, BAND: -1}) if s2.chunks is not None else s2
+    """Embeddings (embed, y, x) of a composite (month, band, y, x), lazily; NaN where no data.
+
+    For a P x P model, ``s2`` may already hold the windows (patch_y, patch_x from
+    :func:`tsmap.patches.neighbourhoods`); otherwise they are made here, repeating the border pixel
+    beyond the grid's edge.
+    """
+    if encoder.patch > 1 and PATCH_Y not in s2.dims:
+        s2 = neighbourhoods(s2, encoder.patch, edge="edge")
+    core = [MONTH, BAND] + ([PATCH_Y, PATCH_X] if PATCH_Y in s2.dims else [])
+    if len(core) == 4 and (s2.sizes[PATCH_Y], s2.sizes[PATCH_X]) != (encoder.patch, encoder.patch):
+        raise InputError(f"composite windows are {s2.sizes[PATCH_Y]}x{s2.sizes[PATCH_X]} but the encoder reads {encoder.patch}x{encoder.patch}")
+    s2 = s2.chunk({d: -1 for d in core}) if s2.chunks is not None else s2
     out = xr.apply_ufunc(
         encoder,
         s2,
-        input_core_dims=[[MONTH, BAND]],
+        input_core_dims=[core],
         output_core_dims=[[EMBED]],
         dask="parallelized",
         output_dtypes=[np.float32],
