@@ -1,0 +1,93 @@
+"""Reading imagery over flaky networks: timeouts, retries with backoff, and what counts as a read error.
+
+GDAL retries HTTP 5xx answers itself (``GDAL_HTTP_MAX_RETRY``) and, with ``GDAL_HTTP_TIMEOUT``, a
+stalled transfer becomes an error instead of a hang. A body cut short is an error GDAL does not
+retry and, worse, can leave a bad block in its ``/vsicurl/`` cache; so every retry after the first
+attempt reads with that cache disabled (``CPL_VSIL_CURL_NON_CACHED``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from .errors import DataError
+
+log = logging.getLogger("tsmap")
+
+
+class ReadFailure(DataError):
+    """Imagery of a tile could not be read, even after retries (a picklable one-line summary)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before a tile is recorded as failed."""
+
+    attempts: int = 4  #: reads of a tile, the first included
+    backoff_s: float = 2.0  #: wait before the second attempt; doubles for each further one
+    max_backoff_s: float = 60.0
+    timeout_s: float = 120.0  #: one HTTP request may take this long (a stall becomes an error)
+    http_retries: int = 3  #: GDAL's own retries of HTTP 429/5xx answers, per request
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {self.attempts}")
+        if self.backoff_s < 0 or self.timeout_s <= 0 or self.http_retries < 0:
+            raise ValueError("backoff_s and http_retries must be >= 0 and timeout_s > 0")
+
+    def wait(self, attempt: int) -> float:
+        """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
+        return min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+
+    def gdal_options(self, attempt: int) -> dict:
+        opts = {
+            "GDAL_HTTP_TIMEOUT": str(max(1, round(self.timeout_s))),
+            "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, round(min(self.timeout_s, 30)))),
+            "GDAL_HTTP_MAX_RETRY": str(self.http_retries),
+            "GDAL_HTTP_RETRY_DELAY": str(max(0.1, self.backoff_s / 2)),
+        }
+        if attempt > 1:
+            opts["CPL_VSIL_CURL_NON_CACHED"] = "/vsicurl/"
+        return opts
+
+
+def with_retries(read, policy: RetryPolicy, *, what: str):
+    """``read()`` under ``policy``: read errors are retried with backoff; others propagate at once."""
+    import rasterio
+
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            with rasterio.Env(**policy.gdal_options(attempt)):
+                return read()
+        except Exception as exc:
+            if not is_read_error(exc):
+                raise
+            if attempt == policy.attempts:
+                raise ReadFailure(f"{what}: {short_error(exc)} (after {attempt} attempts)") from exc
+            pause = policy.wait(attempt)
+            log.info("read of %s failed (attempt %d/%d: %s); retrying in %.1f s", what, attempt, policy.attempts, short_error(exc), pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_read_error(exc: BaseException) -> bool:
+    """True for I/O failures (anywhere in the exception chain), which are worth retrying."""
+    from rasterio.errors import RasterioError
+
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, (RasterioError, OSError)):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def short_error(exc: BaseException) -> str:
+    """One line naming the innermost cause of ``exc``."""
+    inner = exc
+    while inner.__cause__ is not None:
+        inner = inner.__cause__
+    text = f"{type(inner).__name__}: {inner}".splitlines()[0]
+    return text[:300]
