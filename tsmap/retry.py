@@ -9,6 +9,8 @@ attempt reads with that cache disabled (``CPL_VSIL_CURL_NON_CACHED``).
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -59,7 +61,7 @@ def with_retries(read, policy: RetryPolicy, *, what: str):
 
     for attempt in range(1, policy.attempts + 1):
         try:
-            with rasterio.Env(**policy.gdal_options(attempt)):
+            with rasterio.Env(**policy.gdal_options(attempt)), GdalIOWatch():
                 return read()
         except Exception as exc:
             if not is_read_error(exc):
@@ -70,6 +72,35 @@ def with_retries(read, policy: RetryPolicy, *, what: str):
             log.info("read of %s failed (attempt %d/%d: %s); retrying in %.1f s", what, attempt, policy.attempts, short_error(exc), pause)
             time.sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class GdalIOWatch:
+    """Turn the I/O trouble GDAL only *warns* about into an error.
+
+    A TIFF header cut short makes GDAL warn ("IO error during reading of GeoPixelScale; tag
+    ignored") and open the file without its georeferencing — a silent hole or a wrong picture.
+    This watches the warnings GDAL logs from the current thread while a tile is read, and raises
+    an ``OSError`` (a read error, so it is retried) when one of them reports failed I/O.
+    """
+
+    PATTERN = re.compile(r"IO error|Read failed|Cannot read|truncat|HTTP|curl", re.IGNORECASE)
+
+    def __enter__(self):
+        self.thread, self.problems = threading.get_ident(), []
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = self._seen
+        logging.getLogger("rasterio._env").addHandler(self.handler)
+        return self
+
+    def _seen(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread and self.PATTERN.search(record.getMessage()):
+            self.problems.append(record.getMessage())
+
+    def __exit__(self, exc_type, exc, tb):
+        logging.getLogger("rasterio._env").removeHandler(self.handler)
+        if self.problems and (exc is None or not is_read_error(exc)):
+            raise OSError(f"GDAL reported failed I/O: {self.problems[0]}") from exc
+        return False
 
 
 def is_read_error(exc: BaseException) -> bool:
