@@ -85,12 +85,18 @@ class ClassScorer:
         return cmap
 
 
+_MEMO: dict[tuple[str, str, str], np.ndarray] = {}
+
+
 def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> np.ndarray:
-    """(K, D) ensembled, L2-normalised text embeddings of a prompt set's classes."""
-    texts = prompts.texts()
-    flat = encode_texts([t for group in texts for t in group], model=clip_model, pretrained=clip_pretrained)
-    bounds = np.cumsum([0] + [len(g) for g in texts])
-    return ensemble([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    """(K, D) ensembled, L2-normalised text embeddings of a prompt set's classes (memoised per process)."""
+    key = (prompts.sha256(), clip_model, str(clip_pretrained))
+    if key not in _MEMO:
+        texts = prompts.texts()
+        flat = encode_texts([t for group in texts for t in group], model=clip_model, pretrained=clip_pretrained)
+        bounds = np.cumsum([0] + [len(g) for g in texts])
+        _MEMO[key] = ensemble([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    return _MEMO[key].copy()
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:

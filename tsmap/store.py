@@ -169,6 +169,7 @@ def write_embeddings(store: RasterStore, tile: Tile, arrays: dict[str, np.ndarra
 
 def open_embeddings(path: str | os.PathLike):
     """The embedding store as a lazy xarray Dataset (dask arrays), dequantised to float32."""
+    import rioxarray  # noqa: F401  (the .rio accessor: CRS and transform of the cube)
     import xarray as xr
 
     store = RasterStore.open(path)
