@@ -141,10 +141,12 @@ def quantise(emb: np.ndarray, encoding: str) -> dict[str, np.ndarray]:
     """Arrays to store for float32 embeddings ``emb`` (embed, y, x); NaN marks pixels without data."""
     if encoding == "float16":
         return {"embedding": emb.astype(np.float16)}
-    peak = np.nanmax(np.abs(emb), axis=0) if emb.size else np.zeros(emb.shape[1:], np.float32)
-    nodata = ~np.isfinite(peak) | (peak == 0)
+    missing = np.isnan(emb).any(axis=0)
+    clean = np.where(missing, np.float32(0), emb)
+    peak = np.abs(clean).max(axis=0)
+    nodata = missing | (peak == 0)
     scale = np.where(nodata, np.nan, peak / np.float32(127)).astype(np.float32)
-    q = np.where(nodata, 0, np.rint(np.nan_to_num(emb / np.where(nodata, 1, scale)))).astype(np.int8)
+    q = np.rint(clean / np.where(nodata, np.float32(1), scale)).astype(np.int8)
     return {"embedding": q, "scale": scale}
 
 

@@ -99,7 +99,9 @@ def execute(
     if embeddings is not None and not ledger.resumed:
         attrs = {"tsmap_provenance": provenance, "tsmap_period": list(period), "tsmap_fingerprint": fingerprint, "complete": False}
         embeddings.create(grid, tile, attrs)
-    summary = run_tiles(task, tiles, ledger=ledger, executor=make_executor(client, workers=workers), parts=parts,
+    todo = sum(not ledger.done(t.id) for t in tiles)
+    executor = make_executor(client, workers=workers or max(1, min(os.cpu_count() or 1, todo)))
+    summary = run_tiles(task, tiles, ledger=ledger, executor=executor, parts=parts,
                         allow_missing=allow_missing, progress=progress)
     written = []
     if embeddings is not None:
