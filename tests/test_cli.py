@@ -166,6 +166,12 @@ def test_embed_then_classify_commands(demo_scene, tmp_path):
     for name in ("map.tif", "map_score.tif", "map_item.json", "map_quicklook.png"):
         assert (tmp_path / name).exists(), name
     assert cog_validate(str(out))[0]
+    res = CliRunner().invoke(main, ["scenic", "--embeddings", str(emb), "--out", str(tmp_path / "scenic.tif"),
+                                    "--method", "late", "--min-prompts", "1", "--clip-pretrained", "none", "--quiet"])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(tmp_path / "scenic.tif") as f:
+        values = f.read(1)
+        assert f.dtypes[0] == "float32" and np.nanmin(values) >= 1 and np.nanmax(values) <= 10 and f.tags()["scenic_method"].startswith("late")
     res = CliRunner().invoke(main, ["classify", "--embeddings", str(tmp_path / "nope.zarr"), "--prompts", "land-cover", "--out", str(out)])
     assert res.exit_code == 1 and "does not exist" in res.output and "Traceback" not in res.output
 

@@ -58,11 +58,15 @@ def test_outputs_carry_colours_provenance_and_a_stac_item(demo_scene, tmp_path):
         tags = f.tags()
         assert f.colormap(1)[0] == (0, 0, 255, 255) and f.nodata == 255 and f.descriptions == ("class",)
         assert tags["classes"] == "water,forest,field" and tags["text_model"] == "open_clip:ViT-B-32/none"
-        assert json.loads(tags["prompts"])["water"] == ["a lake"] and len(tags["prompts_sha256"]) == 64
+        assert json.loads(tags["prompts"])["classes"][0] == {"name": "water", "color": "#0000ff", "prompts": ["a lake"]}
+        assert len(tags["prompts_sha256"]) == 64
         assert tags["checkpoint"].startswith("random-init(seed=0") and tags["complete"] == "yes"
         assert tags["items"].count("S2X_") == 24 and "2023-01-01..2023-12-31" in tags["query"]
     with rasterio.open(res.score_map) as f:
-        assert f.descriptions[0] == "score" and f.count >= 1 and f.dtypes[0] == "float32"
+        assert f.descriptions == ("score", "probability", "margin") and f.dtypes[0] == "float32"
+        score, prob, margin = f.read()
+        valid = np.isfinite(score)
+        assert (prob[valid] >= 1 / 3 - 1e-6).all() and (prob[valid] <= 1).all() and (margin[valid] >= 0).all()
     item = pystac.Item.from_file(str(tmp_path / "map_item.json"))
     assert item.properties["proj:code"] == "EPSG:32632" and item.properties["proj:shape"] == [64, 64]
     assert os.path.exists(item.assets["class"].get_absolute_href())
@@ -106,3 +110,33 @@ def test_local_cluster_gives_the_same_files_and_loads_the_model_once_per_worker(
     for a, b in zip(here.outputs, there.outputs):
         with open(a, "rb") as fa, open(b, "rb") as fb:
             assert fa.read() == fb.read(), os.path.basename(a)
+
+
+def test_scenicness_in_one_pass_and_from_the_store_agree(demo_scene, tmp_path):
+    from tsmap.pipeline import scenic_embeddings
+
+    full = predict_scene(demo_scene, tmp_path / "map.tif", keep_embeddings=tmp_path / "emb.zarr", scenic="illustrative")
+    assert full.scenic_map == str(tmp_path / "map_scenic.tif")
+    scenic = read(full.scenic_map)[0]
+    valid = np.isfinite(scenic)
+    assert valid[:, 4:].all() and not valid[:, :4].any() and (scenic[valid] >= 1).all() and (scenic[valid] <= 10).all()
+    again = scenic_embeddings(embeddings=full.embeddings, out=tmp_path / "s.tif", clip_pretrained="none", quicklook=True, progress=False)
+    assert same_maps(full.scenic_map, again.scenic_map) and again.class_map is None
+    with rasterio.open(again.scenic_map) as f:
+        assert f.tags()["scenic_prompts"] == "illustrative" and f.tags()["scenic_method"] == "early"
+    rated = tmp_path / "rated.yaml"  # two raters: late ensembling averages two softmaxes, early takes one
+    rated.write_text("prompts:\n  - {text: a motorway, value: 1, rater: a}\n  - {text: a lake, value: 9, rater: a}\n"
+                     "  - {text: a quarry, value: 2, rater: b}\n  - {text: a forest path, value: 8, rater: b}\n")
+    early, late = (scenic_embeddings(embeddings=full.embeddings, out=tmp_path / f"{m}.tif", prompts=str(rated), method=m,
+                                     clip_pretrained="none", progress=False) for m in ("early", "late"))
+    assert not same_maps(early.scenic_map, late.scenic_map)
+    assert (tmp_path / "s_quicklook.png").exists() and (tmp_path / "s_item.json").exists()
+
+
+def test_the_unknown_rule_of_the_prompt_set_reaches_the_map(demo_scene, tmp_path):
+    from tsmap.score import CLASS_UNKNOWN
+
+    (tmp_path / "u.yaml").write_text("classes:\n  - name: a\n  - name: b\nunknown:\n  min_probability: 0.99\n")
+    res = predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(tmp_path / "u.yaml"))
+    classes, prob = read(res.class_map)[0], read(res.score_map)[1]
+    assert ((classes == CLASS_UNKNOWN) == (np.isfinite(prob) & (prob < 0.99))).all() and (classes == CLASS_UNKNOWN).any()

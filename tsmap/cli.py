@@ -111,6 +111,8 @@ def _dry_run(o: dict) -> None:
 @click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
 @click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--keep-embeddings", default=None, help="Also keep the embedding cube in this Zarr store (.zarr).")
+@click.option("--scenic", default=None, help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').")
+@click.option("--scenic-method", type=click.Choice(["early", "late"]), default="early", show_default=True, help="Scenicness ensembling.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
 def predict(**o):
     """Map text prompts over an area for one year (embed + classify in one pass)."""
@@ -120,7 +122,8 @@ def predict(**o):
         return _dry_run(o)
     result = run(
         prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"],
-        keep_embeddings=o["keep_embeddings"], encoding=o["encoding"], quicklook=o["quicklook"],
+        keep_embeddings=o["keep_embeddings"], encoding=o["encoding"], scenic=o["scenic"], scenic_method=o["scenic_method"],
+        quicklook=o["quicklook"],
         allow_missing=o["allow_missing"], **_source_kwargs(o), **_run_kwargs(o),
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
@@ -216,6 +219,30 @@ def classify(**o):
         embeddings=o["embeddings"], prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"],
         clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"], client=o["scheduler"], workers=o["workers"],
         progress=not o["quiet"],
+    )
+    _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
+
+
+@main.command()
+@click.option("--embeddings", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
+@click.option("--out", required=True, help="Scenicness map to write (.tif, float32 on the 1-10 scale).")
+@click.option("--prompts", default="illustrative", show_default=True,
+              help="Rated prompts: a YAML file, the Levering et al. CSV, or a bundled set name.")
+@click.option("--method", type=click.Choice(["early", "late"]), default="early", show_default=True,
+              help="early: one softmax over all prompts; late: per rater, then the mean over raters.")
+@click.option("--min-prompts", default=2, show_default=True, help="late: only raters with at least this many prompts.")
+@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a colour bar.")
+@_run_options
+def scenic(**o):
+    """Map scenicness (1-10) from stored embeddings and rated landscape prompts."""
+    from .pipeline import scenic_embeddings
+
+    result = scenic_embeddings(
+        embeddings=o["embeddings"], out=o["out"], prompts=o["prompts"], method=o["method"], min_prompts=o["min_prompts"],
+        clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"],
+        client=o["scheduler"], workers=o["workers"], progress=not o["quiet"],
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
 

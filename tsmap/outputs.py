@@ -15,7 +15,6 @@ def publish(
     products: list[Product],
     *,
     tags: dict,
-    provenance: dict,
     classes: list[str] | None = None,
     quicklook: bool = False,
     extra_assets: dict[str, dict] | None = None,
@@ -23,18 +22,20 @@ def publish(
 ) -> list[str]:
     """Write every product COG, then ``<stem>_item.json`` (and ``<stem>_quicklook.png``); return the paths.
 
-    ``classes`` names the values of the first product when it is a class map.
+    Each COG gets ``tags`` (the run's provenance) plus its product's own tags; the STAC item all of
+    them. ``classes`` names the values of the first product when it is a class map.
     """
     from .quicklook import write_quicklook
     from .stac_item import write_stac_item
 
-    written = []
+    written, item_tags = [], dict(tags)
     for product in products:
+        item_tags.update(product.tags)
         blocks = ((t.slices, np.stack([parts.read(t, layer) for layer in product.layers])) for t in parts.tiles)
         written.append(
             write_cog_blocks(
                 product.path, parts.grid, blocks, count=len(product.layers), dtype=product.dtype,
-                nodata=product.nodata, tags=tags, band_names=list(product.layers), colormap=product.colormap,
+                nodata=product.nodata, tags={**tags, **product.tags}, band_names=list(product.layers), colormap=product.colormap,
             )
         )
     main = products[0]
@@ -46,7 +47,7 @@ def publish(
         assets["quicklook"] = {"href": png, "type": "image/png", "roles": ["overview"]}
         written.append(png)
     assets.update(extra_assets or {})
-    written.append(write_stac_item(f"{stem}_item.json", grid=parts.grid, assets=assets, provenance=provenance, start=period[0], end=period[1]))
+    written.append(write_stac_item(f"{stem}_item.json", grid=parts.grid, assets=assets, provenance=item_tags, start=period[0], end=period[1]))
     return written
 
 

@@ -3,8 +3,8 @@
 A scorer is a small picklable object shipped to every worker: ``scorer(emb)`` with ``emb`` the
 dequantised float32 embeddings (embed, y, x) of one tile returns ``{layer name: (y, x) array}``.
 :class:`ClassScorer` wraps :func:`tsmap.score.classify` and writes whatever layers it returns:
-``class`` to the class COG, every other layer (top-1 score, probability, margin, ...) as one band
-of the confidence COG.
+``class`` to the class COG, every other layer (top-1 score, probability, margin) as one band of
+the confidence COG. :class:`ScenicScorer` wraps :func:`tsmap.scenic.scenicness`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import numpy as np
 
 from .bands import EMBED, X, Y
 from .prompts import PromptSet
-from .score import CLASS_NODATA, classify, ensemble
-from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, encode_texts, model_id
+from .scenic import ScenicPrompts, load_scenic, scenicness
+from .score import CLASS_NODATA, CLASS_UNKNOWN, ClassEmbeddings, classify, ensemble
+from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, embed_prompts, encode_texts, model_id
 from .write import Product
 
 #: Colours for classes whose prompt file gives none (RGB).
@@ -29,74 +30,117 @@ PALETTE = (
     (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180),
     (0, 0, 128), (128, 128, 128),
 )
+#: Colour of "none of these" (the prompt set's unknown rule).
+UNKNOWN_RGBA = (64, 64, 64, 255)
 
 
 @dataclass(frozen=True, eq=False)
 class ClassScorer:
-    """Class, top-1 score (and whatever else ``classify`` returns) of every pixel against a prompt set."""
+    """Class, score, probability and margin of every pixel against a prompt set (its unknown rule included)."""
 
     prompts: PromptSet
-    classes: np.ndarray  #: (K, D) ensembled, L2-normalised class text embeddings
-    text_model: str  #: id of the text tower that made ``classes``
+    classes: ClassEmbeddings  #: the prompt set's text embeddings, ensembled by its rule, with provenance tags
 
     @classmethod
     def build(cls, prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> "ClassScorer":
-        classes = class_embeddings(prompts, clip_model=clip_model, clip_pretrained=clip_pretrained)
-        return cls(prompts, np.asarray(classes, dtype=np.float32), model_id(clip_model, clip_pretrained))
+        return cls(prompts, embed_prompts(prompts, model=clip_model, pretrained=clip_pretrained))
 
     def __call__(self, emb: np.ndarray) -> dict[str, np.ndarray]:
         import xarray as xr
 
-        ds = classify(xr.DataArray(emb, dims=(EMBED, Y, X)), self.classes)
+        ds = classify(xr.DataArray(emb, dims=(EMBED, Y, X)), self.classes, unknown=self.prompts.unknown)
         return {name: np.asarray(ds[name].values) for name in ds.data_vars}
 
     @property
     def dim(self) -> int:
-        return int(self.classes.shape[1])
+        return int(self.classes.vectors.shape[1])
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256(self.prompts.sha256().encode() + self.text_model.encode())
-        h.update(np.ascontiguousarray(self.classes).tobytes())
+        h = hashlib.sha256(json.dumps([self.tags(), self.classes.starts, str(self.prompts.unknown)], sort_keys=True).encode())
+        h.update(np.ascontiguousarray(self.classes.vectors).tobytes())
         return h.hexdigest()
 
     def tags(self) -> dict:
-        return {
-            "prompts_name": self.prompts.name,
-            "prompts_sha256": self.prompts.sha256(),
-            "prompts": json.dumps(dict(zip(self.prompts.names, self.prompts.texts())), ensure_ascii=False),
-            "classes": ",".join(self.prompts.names),
-            "text_model": self.text_model,
-        }
+        return dict(self.classes.tags)
 
     def products(self, out: str) -> list[Product]:
         """The class COG at ``out`` and the confidence COG ``<stem>_score.tif`` with the other layers."""
         layers = self(np.full((self.dim, 1, 1), np.nan, np.float32))
         others = tuple(name for name in layers if name != "class")
-        stem = stem_of(out)
+        tags = {**self.tags(), "text_embeddings_sha256": self.fingerprint()}
         return [
-            Product(out, ("class",), "uint8", CLASS_NODATA, colormap=self.colormap()),
-            Product(f"{stem}_score.tif", others, "float32", float("nan")),
+            Product(out, ("class",), "uint8", CLASS_NODATA, colormap=self.colormap(), tags=tags),
+            Product(f"{stem_of(out)}_score.tif", others, "float32", float("nan"), tags=tags),
         ]
 
+    def legend(self) -> list[str]:
+        """Names of the class-map values 0..K-1 (negative classes included: they never appear)."""
+        return list(self.prompts.names)
+
     def colormap(self) -> dict[int, tuple[int, int, int, int]]:
-        cmap = {CLASS_NODATA: (0, 0, 0, 0)}
+        cmap = {CLASS_NODATA: (0, 0, 0, 0), CLASS_UNKNOWN: UNKNOWN_RGBA}
         for i, c in enumerate(self.prompts.classes):
             cmap[i] = (*hex_rgb(c.color), 255) if c.color else (*PALETTE[i % len(PALETTE)], 255)
         return cmap
 
 
-_MEMO: dict[tuple[str, str, str], np.ndarray] = {}
+@dataclass(frozen=True, eq=False)
+class ScenicScorer:
+    """Scenicness (1-10) of every pixel from rated landscape prompts (early or late ensembling)."""
+
+    prompts: ScenicPrompts
+    vectors: np.ndarray  #: (P, D) text embeddings of the prompts, in order
+    method: str = "early"
+    min_prompts: int = 2
+    text_model: str = ""
+
+    @classmethod
+    def build(cls, prompts: str | ScenicPrompts = "illustrative", *, method: str = "early", min_prompts: int = 2,
+              clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> "ScenicScorer":
+        sp = prompts if isinstance(prompts, ScenicPrompts) else load_scenic(prompts)
+        vectors = encode_texts(list(sp.texts), model=clip_model, pretrained=clip_pretrained)
+        scorer = cls(sp, vectors, method, min_prompts, model_id(clip_model, clip_pretrained))
+        scorer(np.full((scorer.dim, 1, 1), np.nan, np.float32))  # checks method and min_prompts now, not per tile
+        return scorer
+
+    def _map(self, emb: np.ndarray):
+        import xarray as xr
+
+        return scenicness(xr.DataArray(emb, dims=(EMBED, Y, X)), self.prompts, method=self.method,
+                          min_prompts=self.min_prompts, text_embeddings=self.vectors)
+
+    def __call__(self, emb: np.ndarray) -> dict[str, np.ndarray]:
+        return {"scenic": np.asarray(self._map(emb).values, dtype=np.float32)}
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def tags(self) -> dict:
+        attrs = self._map(np.full((self.dim, 1, 1), np.nan, np.float32)).attrs
+        keep = {"scenic_prompts": "scenic_prompts", "scenic_sha256": "scenic_sha256", "prompts": "scenic_prompts_json",
+                "scenic_method": "scenic_method", "logit_scale": "scenic_logit_scale"}
+        return {**{new: str(attrs[old]) for old, new in keep.items()}, "text_model": self.text_model}
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(json.dumps(self.tags(), sort_keys=True).encode())
+        h.update(np.ascontiguousarray(self.vectors).tobytes())
+        return h.hexdigest()
+
+    def products(self, out: str) -> list[Product]:
+        tags = {**self.tags(), "text_embeddings_sha256": self.fingerprint()}
+        return [Product(out, ("scenic",), "float32", float("nan"), tags=tags)]
+
+    def legend(self) -> None:
+        return None
 
 
 def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> np.ndarray:
-    """(K, D) ensembled, L2-normalised text embeddings of a prompt set's classes (memoised per process)."""
-    key = (prompts.sha256(), clip_model, str(clip_pretrained))
-    if key not in _MEMO:
-        texts = prompts.texts()
-        flat = encode_texts([t for group in texts for t in group], model=clip_model, pretrained=clip_pretrained)
-        bounds = np.cumsum([0] + [len(g) for g in texts])
-        _MEMO[key] = ensemble([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
-    return _MEMO[key].copy()
+    """(K, D) mean-ensembled, L2-normalised text embeddings of a prompt set's classes."""
+    texts = prompts.texts()
+    flat = encode_texts([t for group in texts for t in group], model=clip_model, pretrained=clip_pretrained)
+    bounds = np.cumsum([0] + [len(g) for g in texts])
+    return ensemble([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:

@@ -111,7 +111,7 @@ def execute(
         tags = {**provenance, "tile_size": tile, "tiles": len(tiles), "missing_tiles": ",".join(summary.missing) or "none",
                 "complete": "no: missing tiles are nodata" if summary.missing else "yes"}
         extra = {"embeddings": {"href": embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}} if embeddings else None
-        written = publish(parts, products, tags=tags, provenance=tags, classes=deliverables.classes,
+        written = publish(parts, products, tags=tags, classes=deliverables.classes,
                           quicklook=deliverables.quicklook, extra_assets=extra, period=period) + written
     ledger.mark_complete(written, missing=list(summary.missing))
     if parts is not None and not summary.missing:
@@ -128,7 +128,7 @@ def _fingerprint(provenance: dict, grid, tile: int, products: list[Product], emb
         "provenance": provenance,
         "grid": [grid.epsg, list(grid.bounds), grid.resolution],
         "tile": tile,
-        "products": [[os.path.abspath(p.path), list(p.layers), p.dtype] for p in products],
+        "products": [[os.path.abspath(p.path), list(p.layers), p.dtype, p.tags] for p in products],
         "embeddings": [os.path.abspath(embeddings.path), embeddings.encoding] if embeddings else None,
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()

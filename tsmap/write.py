@@ -31,6 +31,7 @@ class Product:
     dtype: str
     nodata: float | int
     colormap: dict | None = field(default=None, compare=False)
+    tags: dict = field(default_factory=dict, compare=False)  #: provenance of this file's layers (prompts, text model)
 
     @property
     def categorical(self) -> bool:
