@@ -136,7 +136,11 @@ def test_data_layer_errors_are_one_line_and_write_nothing(tmp_path, case, extra,
     assert res.exit_code == 1, res.output
     last = res.output.strip().splitlines()[-1]  # earlier lines, if any, are the progress bar (\r-separated)
     assert fragment in last and last.startswith("Error: ") and "Traceback" not in res.output, res.output
-    assert os.listdir(out_dir) == []
+    left = os.listdir(out_dir)
+    if case == "unreadable":  # the only trace: the ledger naming the tile that could not be read
+        assert left == ["map.tif.ledger.jsonl"] and Ledger.load(out_dir / left[0]).tiles_with("failed") == ["r0000c0000"]
+    else:
+        assert left == []
 
 
 def test_predict_with_dates_on_a_static_item_collection(tmp_path):

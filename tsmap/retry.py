@@ -66,8 +66,8 @@ def with_retries(read, policy: RetryPolicy, *, what: str):
         except Exception as exc:
             if not is_read_error(exc):
                 raise
-            if attempt == policy.attempts:
-                raise ReadFailure(f"{what}: {short_error(exc)} (after {attempt} attempts)") from exc
+            if attempt == policy.attempts or is_permanent(exc):
+                raise ReadFailure(f"{what}: {short_error(exc)} (after {attempt} attempt{'s' if attempt > 1 else ''})") from exc
             pause = policy.wait(attempt)
             log.info("read of %s failed (attempt %d/%d: %s); retrying in %.1f s", what, attempt, policy.attempts, short_error(exc), pause)
             time.sleep(pause)
@@ -107,18 +107,30 @@ def is_read_error(exc: BaseException) -> bool:
     """True for I/O failures (anywhere in the exception chain), which are worth retrying."""
     from rasterio.errors import RasterioError
 
-    seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, (RasterioError, OSError)):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return any(isinstance(e, (RasterioError, OSError)) for e in _chain(exc))
+
+
+#: Failures no retry can mend: the file is not there.
+PERMANENT = re.compile(r"No such file or directory|HTTP response code: 404|\b404\b.*not found", re.IGNORECASE)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when a read error says the file does not exist (no point in retrying)."""
+    return any(PERMANENT.search(str(e)) for e in _chain(exc))
 
 
 def short_error(exc: BaseException) -> str:
-    """One line naming the innermost cause of ``exc``."""
-    inner = exc
-    while inner.__cause__ is not None:
-        inner = inner.__cause__
-    text = f"{type(inner).__name__}: {inner}".splitlines()[0]
-    return text[:300]
+    """One line for ``exc``: the first tsmap error in its chain (written for users), else its innermost cause."""
+    from .errors import TsmapError
+
+    chain = list(_chain(exc))
+    best = next((e for e in chain if isinstance(e, TsmapError)), chain[-1])
+    text = " ".join(f"{type(best).__name__}: {best}".split()) if best is chain[-1] else " ".join(str(best).split())
+    return text[:400]
+
+
+def _chain(exc: BaseException):
+    seen = 0
+    while exc is not None and seen < 20:
+        yield exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1

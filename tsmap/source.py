@@ -11,6 +11,7 @@ from . import __version__
 from .encoder_spec import EncoderSpec
 from .errors import InputError
 from .geo import Grid
+from .items import band_assets
 from .retry import RetryPolicy
 from .search import EARTH_SEARCH, Query, search
 from .tasks import Imagery
@@ -42,6 +43,8 @@ def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARC
     if encoder.checkpoint is None:
         log.warning("no checkpoint given: the satellite encoder has RANDOM weights (%s); maps are meaningless", encoder.weights_id)
     items = tuple(search(query, stac=stac))
+    for item in items:
+        band_assets(item)  # a missing band is an input problem: say so now, before any tile runs
     log.info("found %d items; grid %s x %s px in EPSG:%d", len(items), *grid.shape, grid.epsg)
     prep = pixel_encoder.preprocessing
     hrefs = json.dumps([[it.id, sorted(a.href for a in it.assets.values())] for it in items])

@@ -16,7 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from .ledger import MISSING, Ledger
+from .ledger import FAILED, MISSING, Ledger
 from .runner import RunSummary, run_tiles
 from .store import RasterStore, Variable, embedding_variables
 from .tiles import Tile
@@ -101,8 +101,14 @@ def execute(
         embeddings.create(grid, tile, attrs)
     todo = sum(not ledger.done(t.id) for t in tiles)
     executor = make_executor(client, workers=workers or max(1, min(os.cpu_count() or 1, todo)))
-    summary = run_tiles(task, tiles, ledger=ledger, executor=executor, parts=parts,
-                        allow_missing=allow_missing, progress=progress)
+    try:
+        summary = run_tiles(task, tiles, ledger=ledger, executor=executor, parts=parts,
+                            allow_missing=allow_missing, progress=progress)
+    except BaseException:
+        if not any(ledger.done(t.id) for t in tiles):  # nothing worth resuming: leave no work files behind
+            _remove(parts_path if products else None, embeddings.partial if embeddings else None,
+                    None if ledger.tiles_with(FAILED) else ledger_path)  # a ledger naming failed tiles stays
+        raise
     written = []
     if embeddings is not None:
         embeddings.finalize(summary.missing)
@@ -117,6 +123,14 @@ def execute(
     if parts is not None and not summary.missing:
         shutil.rmtree(parts_path)
     return summary, written
+
+
+def _remove(*paths) -> None:
+    for path in paths:
+        if path and os.path.isdir(path):
+            shutil.rmtree(path)
+        elif path and os.path.exists(path):
+            os.remove(path)
 
 
 def _layers(products: list[Product]) -> dict[str, Variable]:
