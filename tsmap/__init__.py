@@ -19,7 +19,7 @@ from .geo import BBox, Grid  # noqa: E402
 from .load import load_cube  # noqa: E402
 from .model import EncoderConfig, TimeSenCLIPEncoder, build_encoder  # noqa: E402
 from .encoder_spec import EncoderSpec  # noqa: E402
-from .pipeline import classify_embeddings, embed_area, predict  # noqa: E402
+from .pipeline import classify_embeddings, embed_area, predict, scenic_embeddings  # noqa: E402
 from .scoring import class_embeddings  # noqa: E402
 from .retry import RetryPolicy  # noqa: E402
 from .store import open_embeddings  # noqa: E402
@@ -33,5 +33,5 @@ __all__ = [
     "AUTHORS", "BBox", "CompositeSpec", "DataError", "EncoderConfig", "EncoderSpec", "Grid", "RetryPolicy", "InputError", "ModelError",
     "PixelEncoder", "Preprocessing", "PromptSet", "Query", "TimeSenCLIPEncoder", "TsmapError", "build_encoder",
     "class_embeddings", "classify", "classify_embeddings", "composite", "embed", "embed_area", "ensemble", "load_cube",
-    "load_encoder", "load_prompts", "mask_clouds", "open_embeddings", "predict", "search", "write_cog",
+    "load_encoder", "load_prompts", "mask_clouds", "open_embeddings", "predict", "scenic_embeddings", "search", "write_cog",
 ]
