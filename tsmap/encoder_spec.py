@@ -34,6 +34,7 @@ class EncoderSpec:
     seed: int = 0
     device: str | None = None  #: torch device; None: CUDA when available, else CPU
     batch_size: int = DEFAULT_BATCH
+    share_batches: bool | None = None  #: merge the pixels of concurrent tiles into shared batches; None: on CUDA only
     sha256: str = ""  #: checkpoint hash, filled in on construction
 
     def __post_init__(self) -> None:
@@ -52,14 +53,24 @@ class EncoderSpec:
         return f"{os.path.basename(self.checkpoint)} sha256:{self.sha256}"
 
     def key(self) -> str:
-        return hashlib.sha256(repr((self.weights_id, self.device, self.batch_size)).encode()).hexdigest()[:16]
+        return hashlib.sha256(repr((self.weights_id, self.device, self.batch_size, self.share_batches)).encode()).hexdigest()[:16]
 
     def load(self) -> PixelEncoder:
-        """The encoder, loaded on the first call in this process and cached after that."""
+        """The encoder, loaded on the first call in this process and cached after that.
+
+        With shared batches (default on CUDA) it is wrapped in :class:`~tsmap.batching.SharedBatches`:
+        the tiles in flight in this process are encoded together, in batches of several
+        ``batch_size``. Embeddings are then exact on CPU but may differ in the last bits on a GPU
+        from run to run (batch composition); pass ``share_batches=False`` for bit-identical reruns.
+        """
+        from .batching import SharedBatches
+
         key = self.key()
         with _LOCK:
             if key not in _CACHE:
-                _CACHE[key] = PixelEncoder(*self._load_model(), device=self.device, batch_size=self.batch_size)
+                encoder = PixelEncoder(*self._load_model(), device=self.device, batch_size=self.batch_size)
+                shared = encoder.device.type == "cuda" if self.share_batches is None else self.share_batches
+                _CACHE[key] = SharedBatches(encoder, min_pixels=4 * self.batch_size) if shared else encoder
                 LOADS["count"] += 1
             return _CACHE[key]
 
