@@ -91,7 +91,8 @@ def _moved(item, new_id: str, url: str, root: Path, suffix: str):
     return clone
 
 
-def test_transient_faults_are_retried_to_the_same_maps(demo_scene, server, tmp_path):
+@pytest.mark.parametrize("gdal_retries", [0, 3])  # 0: every fault reaches our retries; 3: GDAL retries 503s itself
+def test_transient_faults_are_retried_to_the_same_maps(demo_scene, server, tmp_path, gdal_retries):
     reference = predict_scene(demo_scene, tmp_path / "ref.tif", stac=catalog(demo_scene, tmp_path / "local"))
     server.set([
         {"match": "B04.tif", "fault": "503", "times": 2},
@@ -99,7 +100,7 @@ def test_transient_faults_are_retried_to_the_same_maps(demo_scene, server, tmp_p
         {"match": "SCL.tif", "fault": "truncate", "times": 1},
     ])
     stac = catalog(demo_scene, tmp_path / "http", server.url)
-    retry = RetryPolicy(attempts=4, backoff_s=0.2, timeout_s=1, http_retries=0)
+    retry = RetryPolicy(attempts=4, backoff_s=0.2, timeout_s=1, http_retries=gdal_retries)
     result = predict_scene(demo_scene, tmp_path / "map.tif", stac=stac, retry=retry, workers=2)
     assert server.faults_served() == {"503", "stall", "truncate"}
     assert same_maps(result.class_map, reference.class_map) and same_maps(result.score_map, reference.score_map)

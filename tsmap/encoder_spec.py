@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from .encode import DEFAULT_BATCH, PixelEncoder
+from .encode import PixelEncoder
 from .errors import ModelError
 from .model import EncoderConfig
 
@@ -33,12 +33,12 @@ class EncoderSpec:
     config: EncoderConfig = field(default_factory=EncoderConfig)  #: used only without a checkpoint
     seed: int = 0
     device: str | None = None  #: torch device; None: CUDA when available, else CPU
-    batch_size: int = DEFAULT_BATCH
+    batch_size: int | None = None  #: pixels per forward pass; None: the encoder's default for the device
     share_batches: bool | None = None  #: merge the pixels of concurrent tiles into shared batches; None: on CUDA only
     sha256: str = ""  #: checkpoint hash, filled in on construction
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.checkpoint is not None and not self.sha256:
             path = os.fspath(self.checkpoint)
@@ -68,9 +68,10 @@ class EncoderSpec:
         key = self.key()
         with _LOCK:
             if key not in _CACHE:
-                encoder = PixelEncoder(*self._load_model(), device=self.device, batch_size=self.batch_size)
+                options = {"batch_size": self.batch_size} if self.batch_size else {}
+                encoder = PixelEncoder(*self._load_model(), device=self.device, **options)
                 shared = encoder.device.type == "cuda" if self.share_batches is None else self.share_batches
-                _CACHE[key] = SharedBatches(encoder, min_pixels=4 * self.batch_size) if shared else encoder
+                _CACHE[key] = SharedBatches(encoder, min_pixels=4 * encoder.batch_size) if shared else encoder
                 LOADS["count"] += 1
             return _CACHE[key]
 

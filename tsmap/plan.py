@@ -51,7 +51,7 @@ class Plan:
 def plan(*, source, tile: int | None = None) -> Plan:
     """The plan for a :class:`~tsmap.pipeline.Source` (already searched) and tile size."""
     size = tile or default_tile(source.encoder.device)
-    dates = sorted(it.datetime for it in source.items)
+    dates = sorted(it.datetime or _start(it) for it in source.items)
     return Plan(
         len(source.items), f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}", source.grid, size,
         len(tile_grid(source.grid, size)), encoder_px_per_s(source.encoder),
@@ -68,6 +68,12 @@ def encoder_px_per_s(spec: EncoderSpec) -> float:
     start = time.perf_counter()
     encoder(x)
     return PROBE_PIXELS / max(time.perf_counter() - start, 1e-9)
+
+
+def _start(item):
+    from pystac.utils import str_to_datetime
+
+    return str_to_datetime(item.properties["start_datetime"])
 
 
 def _duration(seconds: float) -> str:

@@ -83,7 +83,7 @@ class GdalIOWatch:
     an ``OSError`` (a read error, so it is retried) when one of them reports failed I/O.
     """
 
-    PATTERN = re.compile(r"IO error|Read failed|Cannot read|truncat|HTTP|curl", re.IGNORECASE)
+    PATTERN = re.compile(r"IO error|Read failed|Cannot read|truncat", re.IGNORECASE)  # not GDAL's own "retrying" notes
 
     def __enter__(self):
         self.thread, self.problems = threading.get_ident(), []

@@ -50,7 +50,7 @@ def run_tiles(
     parts: RasterStore | None = None,
     allow_missing: bool = False,
     progress: bool = True,
-    label: str = "tiles",
+    label: str = "mapping",
 ) -> RunSummary:
     """Compute every tile of ``tiles`` that ``ledger`` does not list as done."""
     todo = [t for t in tiles if not ledger.done(t.id)]
@@ -98,7 +98,7 @@ def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, execu
     if parts is not None:
         for name, layer in result.layers.items():
             parts.write(tile, name, layer)
-    ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=round(result.seconds, 3))
+    ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=result.seconds)
 
 
 def _failure_message(failed: list[str], total: int, ledger: Ledger) -> str:

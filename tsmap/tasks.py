@@ -41,7 +41,7 @@ class TileResult:
     tile: Tile
     layers: dict  #: layer name -> (y, x) array
     valid_pixels: int  #: pixels with at least one valid period
-    seconds: float
+    seconds: dict  #: wall time per step: read (+ composite), encode, score
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,23 +56,26 @@ class TileTask:
     scorers: tuple = ()
 
     def __call__(self, tile: Tile) -> TileResult:
-        start = time.perf_counter()
+        clock = {}
         if self.imagery is not None:
-            emb32, valid = self._embed(tile)
+            emb32, valid = self._embed(tile, clock)
             arrays = quantise(emb32, self.encoding)
             if self.embeddings:
                 write_embeddings(RasterStore.open(self.embeddings, mode="r+"), tile, arrays, valid)
             emb = dequantise(arrays)
         else:
+            start = time.perf_counter()
             store = RasterStore.open(self.embeddings)
             emb, valid = read_embeddings(store, tile), store.read(tile, "valid_periods")
-        layers = {}
+            clock["read"] = time.perf_counter() - start
+        layers, start = {}, time.perf_counter()
         with single_threaded_blas():
             for scorer in self.scorers:
                 layers.update(scorer(emb))
-        return TileResult(tile, layers, int(np.count_nonzero(valid)), time.perf_counter() - start)
+        clock["score"] = time.perf_counter() - start
+        return TileResult(tile, layers, int(np.count_nonzero(valid)), {k: round(v, 3) for k, v in clock.items()})
 
-    def _embed(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+    def _embed(self, tile: Tile, clock: dict) -> tuple[np.ndarray, np.ndarray]:
         """float32 embeddings (embed, y, x), NaN without data, and the valid-period count (y, x)."""
         import dask
 
@@ -81,7 +84,8 @@ class TileTask:
 
         encoder = self.encoder.load()
         img, tgrid = self.imagery, tile.grid(self.grid)
-        items = [it for it in img.items if _overlaps(it.bbox, tgrid.lonlat_bbox())]
+        box = tgrid.lonlat_bbox()
+        items = [it for it in img.items if _overlaps(it.bbox, box)]
         if not items:
             return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8)
 
@@ -90,8 +94,11 @@ class TileTask:
             comp = composite(cube, img.preprocessing.composite)
             return dask.compute(comp["s2"].data, comp["valid_periods"].data, scheduler="sync")
 
+        start = time.perf_counter()
         s2, valid = with_retries(read, img.retry, what=f"tile {tile.id}")
+        clock["read"] = time.perf_counter() - start
         emb = encoder(np.ascontiguousarray(np.moveaxis(s2, (0, 1), (-2, -1))))  # (y, x, month, band) -> (y, x, E)
+        clock["encode"] = time.perf_counter() - clock["read"] - start
         return np.ascontiguousarray(np.moveaxis(emb, -1, 0)), valid.astype(np.uint8)
 
 

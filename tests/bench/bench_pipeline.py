@@ -8,7 +8,8 @@ each measurement in a separate process (peak RSS by ``getrusage``), side by side
   by tile on the same threads as the pipeline, and as one call with all torch threads;
 - ``predict`` 1x and 4x: ``tsmap.predict`` end to end (search, read, composite, encode, score,
   COGs, STAC item), the text embeddings already in the disk cache (a fixed cost, timed apart);
-- ``embed`` 1x, then ``classify`` from that store: re-scoring time against the full predict.
+- ``embed`` 1x, then ``classify`` from that store: re-scoring time against the full predict (the
+  first call in a fresh process, which also pays one-off imports, and the next one).
 
     PYTHONPATH=$PWD python tests/bench/bench_pipeline.py --size 128 --tile 64 --workdir /tmp/tsmap-bench-pipeline
 
@@ -47,9 +48,14 @@ def child(mode: str, scene_dir: str, size: int, tile: int, out: str) -> dict:
         tsmap.predict(prompts="land-cover", out=os.path.join(out, "map.tif"), clip_pretrained="none", **common)
     elif mode == "embed":
         tsmap.embed_area(out=os.path.join(out, "emb.zarr"), **common)
-    elif mode == "classify":
-        tsmap.classify_embeddings(embeddings=os.path.join(out, "emb.zarr"), prompts="land-cover",
-                                  out=os.path.join(out, "re.tif"), clip_pretrained="none", progress=False)
+    elif mode == "classify":  # twice: the first call in a process also pays one-off imports (zarr, fsspec, ...)
+        times = []
+        for name in ("re-cold.tif", "re-warm.tif"):
+            t0 = time.perf_counter()
+            tsmap.classify_embeddings(embeddings=os.path.join(out, "emb.zarr"), prompts="land-cover",
+                                      out=os.path.join(out, name), clip_pretrained="none", progress=False)
+            times.append(time.perf_counter() - t0)
+        return {"seconds": times[0], "seconds_warm": times[1]}
     elif mode == "encoder":
         return _encoder_only(scene, tile, np)
     seconds = time.perf_counter() - start
@@ -126,10 +132,11 @@ def main() -> None:
         "predict_1x": {k: round(v, 2) for k, v in p1.items()},
         "predict_4x": {k: round(v, 2) for k, v in p4.items()},
         "embed_1x_s": round(emb["seconds"], 2),
-        "classify_from_store_1x_s": round(cls["seconds"], 3),
+        "classify_from_store_1x_s": {"first call in the process": round(cls["seconds"], 3), "next call": round(cls["seconds_warm"], 3)},
         "ratio_end_to_end_over_encoder (goal >= 0.80)": round(p1["px_per_s"] / enc["px_per_s"], 3),
         "ratio_peak_rss_4x_over_1x (goal <= 1.3)": round(p4["peak_rss_mb"] / p1["peak_rss_mb"], 3),
-        "ratio_rescore_over_predict (goal <= 0.01)": round(cls["seconds"] / p1["seconds"], 4),
+        "ratio_rescore_over_predict (goal <= 0.01)": {"first call": round(cls["seconds"] / p1["seconds"], 4),
+                                                      "next call": round(cls["seconds_warm"] / p1["seconds"], 4)},
         "km2_per_h_end_to_end_1x (goal >= 300)": round(p1["px_per_s"] * 3600 * 1e-4),
         "km2_per_h_end_to_end_4x": round(p4["px_per_s"] * 3600 * 1e-4),
     }
