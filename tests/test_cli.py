@@ -214,3 +214,13 @@ def test_kill_9_then_the_same_command_resumes_to_identical_files(demo_scene, tmp
     assert f"resumed: {done} tiles from the earlier run, {25 - done} computed now" in res.output
     for name in ("map.tif", "map_score.tif", "map_item.json"):
         assert (tmp_path / "ref" / name).read_bytes() == (tmp_path / "run" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--retries", "0"], "read attempts (--retries) must be at least 1"),
+    (["--timeout", "0"], "the read timeout (--timeout) must be positive"),
+])
+def test_bad_run_options_are_one_line_errors(tmp_path, extra, fragment):
+    res = CliRunner().invoke(main, ["embed", "--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--out", str(tmp_path / "e.zarr"), *extra])
+    assert res.exit_code == 1 and fragment in res.output and "Traceback" not in res.output
+    assert os.listdir(tmp_path) == []

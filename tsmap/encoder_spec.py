@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .encode import PixelEncoder
-from .errors import ModelError
+from .errors import InputError, ModelError
 from .model import EncoderConfig
 
 log = logging.getLogger("tsmap")
@@ -39,7 +39,7 @@ class EncoderSpec:
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise InputError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.checkpoint is not None and not self.sha256:
             path = os.fspath(self.checkpoint)
             object.__setattr__(self, "checkpoint", os.path.abspath(path) if os.path.exists(path) else path)

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .errors import DataError
+from .errors import DataError, InputError
 
 log = logging.getLogger("tsmap")
 
@@ -35,9 +35,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {self.attempts}")
-        if self.backoff_s < 0 or self.timeout_s <= 0 or self.http_retries < 0:
-            raise ValueError("backoff_s and http_retries must be >= 0 and timeout_s > 0")
+            raise InputError(f"read attempts (--retries) must be at least 1, got {self.attempts}")
+        if self.timeout_s <= 0:
+            raise InputError(f"the read timeout (--timeout) must be positive, got {self.timeout_s}")
+        if self.backoff_s < 0 or self.http_retries < 0:
+            raise InputError(f"backoff_s and http_retries must be >= 0, got {self.backoff_s} and {self.http_retries}")
 
     def wait(self, attempt: int) -> float:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""

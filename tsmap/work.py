@@ -78,27 +78,25 @@ def execute(
 ) -> tuple[RunSummary, list[str]]:
     """Run ``task`` over the tiles not yet done and deliver; returns the summary and the files written."""
     from .executor import make_executor
-    from .outputs import publish
 
     products = deliverables.products if deliverables else []
     fingerprint = _fingerprint(provenance, grid, tile, products, embeddings)
-    old = Ledger.load(ledger_path)
-    if old and old.fingerprint == fingerprint and old.complete and (allow_missing or not old.tiles_with(MISSING)):
-        if all(os.path.exists(p) for p in old.outputs):
-            log.warning("%s is up to date (same inputs, run complete); nothing to do", old.outputs[0] if old.outputs else ledger_path)
-            return RunSummary(len(tiles), 0, len(tiles), tuple(old.tiles_with(MISSING)), sum(t.pixels for t in tiles), 0, 0.0), old.outputs
+    done_before = _up_to_date(ledger_path, fingerprint, allow_missing)
+    if done_before is not None:
+        log.info("%s is up to date (same inputs, run complete); nothing to do", ledger_path)
+        return RunSummary(len(tiles), 0, len(tiles), tuple(done_before.tiles_with(MISSING)), sum(t.pixels for t in tiles), 0, 0.0), done_before.outputs
     parts_path = ledger_path.removesuffix(".ledger.jsonl") + ".parts.zarr"
     resumable = (not products or os.path.isdir(parts_path)) and (embeddings is None or embeddings.reopen(fingerprint))
     ledger = Ledger.open(ledger_path, fingerprint=fingerprint, tiles=len(tiles), resume=resumable)
     if ledger.resumed:
-        log.warning("resuming: %d of %d tiles already done (ledger %s)", sum(ledger.done(t.id) for t in tiles), len(tiles), ledger_path)
+        log.info("resuming: %d of %d tiles already done (ledger %s)", sum(ledger.done(t.id) for t in tiles), len(tiles), ledger_path)
     parts = None
     if products:
         parts = RasterStore.open(parts_path, mode="r+") if ledger.resumed else RasterStore.create(
             parts_path, grid=grid, tile=tile, variables=_layers(products), attrs={"tsmap_fingerprint": fingerprint})
     if embeddings is not None and not ledger.resumed:
-        attrs = {"tsmap_provenance": provenance, "tsmap_period": list(period), "tsmap_fingerprint": fingerprint, "complete": False}
-        embeddings.create(grid, tile, attrs)
+        embeddings.create(grid, tile, {"tsmap_provenance": provenance, "tsmap_period": list(period),
+                                       "tsmap_fingerprint": fingerprint, "complete": False})
     todo = sum(not ledger.done(t.id) for t in tiles)
     executor = make_executor(client, workers=workers or max(1, min(os.cpu_count() or 1, todo)))
     try:
@@ -109,20 +107,38 @@ def execute(
             _remove(parts_path if products else None, embeddings.partial if embeddings else None,
                     None if ledger.tiles_with(FAILED) else ledger_path)  # a ledger naming failed tiles stays
         raise
+    written = _deliver(summary, parts, deliverables, embeddings, provenance, tile, period)
+    ledger.mark_complete(written, missing=list(summary.missing))
+    if parts is not None and not summary.missing:  # kept while tiles are missing: a later run can fill them
+        shutil.rmtree(parts_path)
+    return summary, written
+
+
+def _up_to_date(ledger_path: str, fingerprint: str, allow_missing: bool) -> Ledger | None:
+    """The ledger of a completed identical run whose files are all there, else None."""
+    old = Ledger.load(ledger_path)
+    if old is None or old.fingerprint != fingerprint or not old.complete:
+        return None
+    if old.tiles_with(MISSING) and not allow_missing:
+        return None  # this time the holes must be filled
+    return old if all(os.path.exists(p) for p in old.outputs) else None
+
+
+def _deliver(summary, parts, deliverables, embeddings, provenance, tile, period) -> list[str]:
+    """Finish the embedding store, then write the COGs, the STAC item and the quicklook."""
+    from .outputs import publish
+
     written = []
     if embeddings is not None:
         embeddings.finalize(summary.missing)
         written.append(embeddings.path)
-    if products:
-        tags = {**provenance, "tile_size": tile, "tiles": len(tiles), "missing_tiles": ",".join(summary.missing) or "none",
-                "complete": "no: missing tiles are nodata" if summary.missing else "yes"}
-        extra = {"embeddings": {"href": embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}} if embeddings else None
-        written = publish(parts, products, tags=tags, classes=deliverables.classes,
-                          quicklook=deliverables.quicklook, extra_assets=extra, period=period) + written
-    ledger.mark_complete(written, missing=list(summary.missing))
-    if parts is not None and not summary.missing:
-        shutil.rmtree(parts_path)
-    return summary, written
+    if deliverables is None or not deliverables.products:
+        return written
+    tags = {**provenance, "tile_size": tile, "tiles": summary.tiles, "missing_tiles": ",".join(summary.missing) or "none",
+            "complete": "no: missing tiles are nodata" if summary.missing else "yes"}
+    extra = {"embeddings": {"href": embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}} if embeddings else None
+    return publish(parts, deliverables.products, tags=tags, classes=deliverables.classes, quicklook=deliverables.quicklook,
+                   extra_assets=extra, period=period) + written
 
 
 def _remove(*paths) -> None:
