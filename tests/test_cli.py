@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from rio_cogeo.cogeo import cog_validate
 
 from tsmap.cli import main
+from tsmap.ledger import DONE, Ledger
 
 from .conftest import DEMO_SIZE
 
@@ -135,7 +136,11 @@ def test_data_layer_errors_are_one_line_and_write_nothing(tmp_path, case, extra,
     assert res.exit_code == 1, res.output
     last = res.output.strip().splitlines()[-1]  # earlier lines, if any, are the progress bar (\r-separated)
     assert fragment in last and last.startswith("Error: ") and "Traceback" not in res.output, res.output
-    assert os.listdir(out_dir) == []
+    left = os.listdir(out_dir)
+    if case == "unreadable":  # the only trace: the ledger naming the tile that could not be read
+        assert left == ["map.tif.ledger.jsonl"] and Ledger.load(out_dir / left[0]).tiles_with("failed") == ["r0000c0000"]
+    else:
+        assert left == []
 
 
 def test_predict_with_dates_on_a_static_item_collection(tmp_path):
@@ -146,3 +151,76 @@ def test_predict_with_dates_on_a_static_item_collection(tmp_path):
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "1 scenes" in res.output and out.exists()
+
+
+def _box(scene) -> str:
+    b = scene.grid.lonlat_bbox()
+    return f"{b.west},{b.south},{b.east},{b.north}"
+
+
+def test_embed_then_classify_commands(demo_scene, tmp_path):
+    emb, out = tmp_path / "emb.zarr", tmp_path / "map.tif"
+    res = CliRunner().invoke(main, ["embed", "--bbox", _box(demo_scene), "--year", "2023", "--stac", demo_scene.catalog,
+                                    "--out", str(emb), "--tile", "64", "--encoding", "int8", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert emb.is_dir() and (tmp_path / "emb.zarr.ledger.jsonl").exists()
+    res = CliRunner().invoke(main, ["classify", "--embeddings", str(emb), "--prompts", "land-cover", "--out", str(out),
+                                    "--clip-pretrained", "none", "--quicklook", "--quiet"])
+    assert res.exit_code == 0, res.output
+    for name in ("map.tif", "map_score.tif", "map_item.json", "map_quicklook.png"):
+        assert (tmp_path / name).exists(), name
+    assert cog_validate(str(out))[0]
+    res = CliRunner().invoke(main, ["scenic", "--embeddings", str(emb), "--out", str(tmp_path / "scenic.tif"),
+                                    "--method", "late", "--min-prompts", "1", "--clip-pretrained", "none", "--quiet"])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(tmp_path / "scenic.tif") as f:
+        values = f.read(1)
+        assert f.dtypes[0] == "float32" and np.nanmin(values) >= 1 and np.nanmax(values) <= 10 and f.tags()["scenic_method"].startswith("late")
+    res = CliRunner().invoke(main, ["classify", "--embeddings", str(tmp_path / "nope.zarr"), "--prompts", "land-cover", "--out", str(out)])
+    assert res.exit_code == 1 and "does not exist" in res.output and "Traceback" not in res.output
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(demo_scene, tmp_path):
+    out = tmp_path / "map.tif"
+    res = CliRunner().invoke(main, ["predict", "--bbox", _box(demo_scene), "--year", "2023", "--prompts", "land-cover",
+                                    "--out", str(out), "--stac", demo_scene.catalog, "--tile", "32", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "24 scenes, 2023-01-05 .. 2023-12-20" in res.output and "tiles:  9 of 32 x 32 px" in res.output
+    assert "px/s" in res.output and os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_kill_9_then_the_same_command_resumes_to_identical_files(demo_scene, tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "ref").mkdir(), (tmp_path / "run").mkdir()
+    args = ["predict", "--bbox", _box(demo_scene), "--year", "2023", "--prompts", "land-cover", "--stac", demo_scene.catalog,
+            "--clip-pretrained", "none", "--tile", "16", "--workers", "1", "--quiet"]
+    ref = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "ref" / "map.tif")])
+    assert ref.exit_code == 0, ref.output
+    out = tmp_path / "run" / "map.tif"
+    ledger = tmp_path / "run" / "map.tif.ledger.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "tsmap", *args, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and (not ledger.exists() or ledger.read_text().count('"done"') < 3):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    done = len(Ledger.load(ledger).tiles_with(DONE))
+    assert 3 <= done < 25 and not out.exists(), "the run was not killed mid-way"
+    res = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"resumed: {done} tiles from the earlier run, {25 - done} computed now" in res.output
+    for name in ("map.tif", "map_score.tif", "map_item.json"):
+        assert (tmp_path / "ref" / name).read_bytes() == (tmp_path / "run" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--retries", "0"], "read attempts (--retries) must be at least 1"),
+    (["--timeout", "0"], "the read timeout (--timeout) must be positive"),
+])
+def test_bad_run_options_are_one_line_errors(tmp_path, extra, fragment):
+    res = CliRunner().invoke(main, ["embed", "--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--out", str(tmp_path / "e.zarr"), *extra])
+    assert res.exit_code == 1 and fragment in res.output and "Traceback" not in res.output
+    assert os.listdir(tmp_path) == []

@@ -18,7 +18,11 @@ from .errors import DataError, InputError, ModelError, TsmapError  # noqa: E402
 from .geo import BBox, Grid  # noqa: E402
 from .load import load_cube  # noqa: E402
 from .model import EncoderConfig, TimeSenCLIPEncoder, build_encoder  # noqa: E402
-from .pipeline import class_embeddings, predict  # noqa: E402
+from .encoder_spec import EncoderSpec  # noqa: E402
+from .pipeline import classify_embeddings, embed_area, predict, scenic_embeddings  # noqa: E402
+from .scoring import class_embeddings  # noqa: E402
+from .retry import RetryPolicy  # noqa: E402
+from .store import open_embeddings  # noqa: E402
 from .preprocess import AUTHORS, Preprocessing  # noqa: E402
 from .prompts import PromptSet, load_prompts  # noqa: E402
 from .score import classify, ensemble  # noqa: E402
@@ -26,8 +30,8 @@ from .search import Query, search  # noqa: E402
 from .write import write_cog  # noqa: E402
 
 __all__ = [
-    "AUTHORS", "BBox", "CompositeSpec", "DataError", "EncoderConfig", "Grid", "InputError", "ModelError",
+    "AUTHORS", "BBox", "CompositeSpec", "DataError", "EncoderConfig", "EncoderSpec", "Grid", "RetryPolicy", "InputError", "ModelError",
     "PixelEncoder", "Preprocessing", "PromptSet", "Query", "TimeSenCLIPEncoder", "TsmapError", "build_encoder",
-    "class_embeddings", "classify", "composite", "embed", "ensemble", "load_cube", "load_encoder", "load_prompts",
-    "mask_clouds", "predict", "search", "write_cog",
+    "class_embeddings", "classify", "classify_embeddings", "composite", "embed", "embed_area", "ensemble", "load_cube",
+    "load_encoder", "load_prompts", "mask_clouds", "open_embeddings", "predict", "scenic_embeddings", "search", "write_cog",
 ]

@@ -31,50 +31,105 @@ def main(verbose: bool) -> None:
     )
 
 
-@main.command()
-@click.option("--bbox", required=True, help="Area of interest as W,S,E,N in lon/lat degrees.")
-@click.option("--year", type=int, default=None, help="Calendar year of imagery (or give --start and --end).")
-@click.option("--start", default=None, help="First day of imagery, YYYY-MM-DD (with --end; at most one year).")
-@click.option("--end", default=None, help="Last day of imagery, YYYY-MM-DD (inclusive).")
-@click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
-@click.option("--out", required=True, help="Class map to write (.tif); the top-1 score goes to *_score.tif.")
-@click.option("--stac", default=None,
-              help="earth-search, planetary-computer, cdse, any STAC API URL, or a static catalog/item collection [default: earth-search].")
-@click.option("--checkpoint", default=None, help="Encoder weights: a tsmap .safetensors, the authors' .ckpt, or hf://OWNER/REPO/FILE. Random if omitted.")
-@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
-@click.option("--max-cloud", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%).")
-@click.option("--epsg", default=None, type=int, help="Output CRS [default: UTM zone of the AOI centre].")
-@click.option("--max-area", default=None, type=float, help="AOI size limit in km² [default: 10,000].")
-@click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True, help="Encoder precision; auto = bf16 where the CPU/GPU runs it natively.")
-def predict(bbox, year, start, end, prompts, out, stac, checkpoint, clip_model, clip_pretrained, max_cloud, epsg, max_area, force, precision):
-    """Map text prompts over an area for one year (or a window of at most one year)."""
-    from .geo import MAX_AOI_KM2, BBox, Grid, check_area
+def _area_options(f):
+    """Options that choose the imagery: where, when, which catalog, which encoder."""
+    for opt in reversed([
+        click.option("--bbox", required=True, help="Area of interest as W,S,E,N in lon/lat degrees."),
+        click.option("--year", type=int, default=None, help="Calendar year of imagery (or give --start and --end)."),
+        click.option("--start", default=None, help="First day of imagery, YYYY-MM-DD (with --end; at most one year)."),
+        click.option("--end", default=None, help="Last day of imagery, YYYY-MM-DD (inclusive)."),
+        click.option("--stac", default=None,
+                     help="earth-search, planetary-computer, cdse, any STAC API URL, or a static catalog/item collection [default: earth-search]."),
+        click.option("--checkpoint", default=None,
+                     help="Encoder weights: a tsmap .safetensors, the authors' .ckpt, or hf://OWNER/REPO/FILE. Random if omitted."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+                     help="Encoder precision; auto = bf16 where the CPU/GPU runs it natively."),
+        click.option("--max-cloud", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%)."),
+        click.option("--epsg", default=None, type=int, help="Output CRS [default: UTM zone of the AOI centre]."),
+        click.option("--max-area", default=None, type=float, help="AOI size limit in km² [default: 10,000]."),
+        click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit."),
+        click.option("--device", default=None, help="torch device for the encoder [default: cuda if available, else cpu]."),
+        click.option("--encoding", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
+                     help="How embeddings are stored (int8: with a per-pixel scale, half the size)."),
+        click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) where imagery cannot be read, instead of failing."),
+        click.option("--retries", default=4, show_default=True, help="Attempts per tile read before the tile counts as failed."),
+        click.option("--timeout", default=120.0, show_default=True, help="Seconds before a stalled HTTP read is abandoned (then retried)."),
+        click.option("--dry-run", is_flag=True, help="Print items, pixels, tiles and an estimated time; compute nothing."),
+    ]):
+        f = opt(f)
+    return _run_options(f)
+
+
+def _run_options(f):
+    """Options that choose where tiles run."""
+    for opt in reversed([
+        click.option("--tile", default=None, type=int, help="Tile side in pixels [default: 256 on CPU, 512 on GPU]."),
+        click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786); default: threads on this machine."),
+        click.option("--workers", default=None, type=int, help="Tile threads on this machine [default: one per core]."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _source_kwargs(o: dict) -> dict:
+    """Library keyword arguments for the area options (checks the AOI size first)."""
+    from .encoder_spec import EncoderSpec
     from .errors import InputError
-    from .pipeline import predict as run
+    from .geo import MAX_AOI_KM2, BBox, Grid, check_area
+    from .retry import RetryPolicy
     from .search import EARTH_SEARCH, Query
 
-    box = BBox.parse(bbox)
-    check_area(box, max_km2=MAX_AOI_KM2 if max_area is None else max_area, force=force)
+    box = BBox.parse(o["bbox"])
+    check_area(box, max_km2=MAX_AOI_KM2 if o["max_area"] is None else o["max_area"], force=o["force"])
+    year, start, end = o["year"], o["start"], o["end"]
     if (year is None) == (start is None and end is None) or (start is None) != (end is None):
         raise InputError("give either --year, or both --start and --end (YYYY-MM-DD)")
     if year is not None:
-        query = Query.for_year(box, year, max_cloud=max_cloud)
+        query = Query.for_year(box, year, max_cloud=o["max_cloud"])
     else:
-        query = Query.for_dates(box, start, end, max_cloud=max_cloud)
-    result = run(
-        prompts=prompts,
-        out=out,
-        query=query,
-        grid=Grid.from_bbox(box, epsg=epsg),
-        stac=stac or EARTH_SEARCH,
-        checkpoint=checkpoint,
-        clip_model=clip_model,
-        clip_pretrained=clip_pretrained,
-        precision=precision,
+        query = Query.for_dates(box, start, end, max_cloud=o["max_cloud"])
+    return dict(
+        query=query, grid=Grid.from_bbox(box, epsg=o["epsg"]),
+        stac=o["stac"] or EARTH_SEARCH, encoder=EncoderSpec(o["checkpoint"], device=o["device"], precision=o["precision"]),
+        retry=RetryPolicy(attempts=o["retries"], timeout_s=o["timeout"]),
     )
-    click.echo(f"wrote {result.class_map} and {result.score_map} ({result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes)")
+
+
+def _run_kwargs(o: dict) -> dict:
+    return dict(tile=o["tile"], client=o["scheduler"], workers=o["workers"], progress=not o["quiet"])
+
+
+def _dry_run(o: dict) -> None:
+    from .pipeline import plan_area
+
+    kw = _source_kwargs(o)
+    click.echo(plan_area(**kw, tile=o["tile"]).describe())
+
+
+@main.command()
+@_area_options
+@click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
+@click.option("--out", required=True, help="Class map to write (.tif); confidence layers go to *_score.tif.")
+@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--keep-embeddings", default=None, help="Also keep the embedding cube in this Zarr store (.zarr).")
+@click.option("--scenic", default=None, help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').")
+@click.option("--scenic-method", type=click.Choice(["early", "late"]), default="early", show_default=True, help="Scenicness ensembling.")
+@click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
+def predict(**o):
+    """Map text prompts over an area for one year (embed + classify in one pass)."""
+    from .pipeline import predict as run
+
+    if o["dry_run"]:
+        return _dry_run(o)
+    result = run(
+        prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"],
+        keep_embeddings=o["keep_embeddings"], encoding=o["encoding"], scenic=o["scenic"], scenic_method=o["scenic_method"],
+        quicklook=o["quicklook"],
+        allow_missing=o["allow_missing"], **_source_kwargs(o), **_run_kwargs(o),
+    )
+    _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
 
 
 @main.command()
@@ -133,6 +188,77 @@ def prompts(source):
         click.echo(f"unknown rule: {ps.to_dict()['unknown']}")
     for i, (c, texts) in enumerate(zip(ps.classes, ps.texts())):
         click.echo(f"{i:>3} {c.code or '-':<5} {c.color or '-':<8} {c.name} ({len(texts)} prompts)")
+
+
+@main.command()
+@_area_options
+@click.option("--out", required=True, help="Embedding store to write (a .zarr folder).")
+def embed(**o):
+    """Write the per-pixel embedding cube of an area and year (Zarr), to classify later without imagery."""
+    from .pipeline import embed_area
+
+    if o["dry_run"]:
+        return _dry_run(o)
+    kw = _source_kwargs(o)
+    result = embed_area(out=o["out"], encoding=o["encoding"], allow_missing=o["allow_missing"], **kw, **_run_kwargs(o))
+    _report(result.summary, [result.path], f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
+
+
+@main.command()
+@click.option("--embeddings", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
+@click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
+@click.option("--out", required=True, help="Class map to write (.tif); confidence layers go to *_score.tif.")
+@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
+@_run_options
+def classify(**o):
+    """Map text prompts from stored embeddings, without touching imagery."""
+    from .pipeline import classify_embeddings
+
+    if o["tile"] is not None:
+        click.echo("note: --tile is ignored; the store's own tiles are used", err=True)
+    result = classify_embeddings(
+        embeddings=o["embeddings"], prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"],
+        clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"], client=o["scheduler"], workers=o["workers"],
+        progress=not o["quiet"],
+    )
+    _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
+
+
+@main.command()
+@click.option("--embeddings", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
+@click.option("--out", required=True, help="Scenicness map to write (.tif, float32 on the 1-10 scale).")
+@click.option("--prompts", default="illustrative", show_default=True,
+              help="Rated prompts: a YAML file, the Levering et al. CSV, or a bundled set name.")
+@click.option("--method", type=click.Choice(["early", "late"]), default="early", show_default=True,
+              help="early: one softmax over all prompts; late: per rater, then the mean over raters.")
+@click.option("--min-prompts", default=2, show_default=True, help="late: only raters with at least this many prompts.")
+@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a colour bar.")
+@_run_options
+def scenic(**o):
+    """Map scenicness (1-10) from stored embeddings and rated landscape prompts."""
+    from .pipeline import scenic_embeddings
+
+    result = scenic_embeddings(
+        embeddings=o["embeddings"], out=o["out"], prompts=o["prompts"], method=o["method"], min_prompts=o["min_prompts"],
+        clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"],
+        client=o["scheduler"], workers=o["workers"], progress=not o["quiet"],
+    )
+    _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
+
+
+def _report(summary, outputs, what: str) -> None:
+    if summary is not None and summary.computed == 0 and summary.reused:
+        click.echo("up to date: same inputs as the completed run; nothing recomputed")
+    elif summary is not None and summary.reused:
+        click.echo(f"resumed: {summary.reused} tiles from the earlier run, {summary.computed} computed now")
+    if summary is not None and summary.missing:
+        click.echo(f"WARNING: {len(summary.missing)} tiles are nodata because their imagery could not be read: "
+                   f"{', '.join(summary.missing[:8])}", err=True)
+    click.echo(f"wrote {', '.join(outputs)} ({what})")
 
 
 @main.command()

@@ -1,153 +1,212 @@
-"""``predict``: imagery -> composites -> embeddings -> class scores -> COGs, as one pipeline."""
+"""The mapping pipeline: embed an area once, score the embeddings many times, or predict in one pass.
+
+* :func:`embed_area` — imagery -> composites -> embeddings, into a Zarr v3 store (``emb.zarr``).
+* :func:`classify_embeddings` / :func:`scenic_embeddings` — a store + prompts -> maps, without
+  touching imagery.
+* :func:`predict` — both in one pass (the embeddings are kept only when asked).
+
+Work goes tile by tile (:mod:`tsmap.tiles`) on threads here or on a Dask cluster (``client``),
+results go to disk as each tile finishes, a ledger beside the output records every tile
+(:mod:`tsmap.ledger`), and the same call after a crash redoes only what is missing. Final files
+appear only when complete.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from dataclasses import dataclass
 
-import dask
-import numpy as np
-
-from . import __version__
-from .checkpoint import load_encoder
-from .composite import composite
-from .encode import PixelEncoder, embed
+from .encoder_spec import EncoderSpec
 from .errors import InputError
 from .geo import BBox, Grid
-from .load import DEFAULT_CHUNK, load_cube
+from .plan import Plan, plan
 from .prompts import PromptSet, load_prompts
-from .score import CLASS_NODATA, classify, ensemble
-from .search import EARTH_SEARCH, Query, search
-from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, encode_texts, model_id
-from .write import write_cog
-
-log = logging.getLogger("tsmap")
+from .retry import RetryPolicy
+from .runner import RunSummary
+from .scenic import ScenicPrompts
+from .scoring import ClassScorer, ScenicScorer, class_embeddings, stem_of  # noqa: F401  (class_embeddings: public API)
+from .search import EARTH_SEARCH, Query
+from .source import open_source
+from .store import RasterStore
+from .tasks import TileTask
+from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from .tiles import default_tile, tile_grid
+from .work import Deliverables, EmbeddingOutput, execute
 
 
 @dataclass(frozen=True)
-class PredictResult:
-    """Paths of the files written and what went into them."""
+class MapResult:
+    """The files a run wrote and what went into them."""
 
-    class_map: str
-    score_map: str
     grid: Grid
     n_items: int
-    classes: tuple[str, ...]
+    outputs: tuple[str, ...]  #: every file written (COGs, STAC item, quicklook, embedding store)
+    summary: RunSummary | None = None
+    classes: tuple[str, ...] = ()
+    class_map: str | None = None
+    score_map: str | None = None  #: the confidence COG (score, probability, margin)
+    scenic_map: str | None = None
+    embeddings: str | None = None  #: the embedding store, when kept
 
 
-def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> np.ndarray:
-    """(K, D) ensembled, L2-normalised text embeddings of a prompt set's classes."""
-    texts = prompts.texts()
-    flat = encode_texts([t for group in texts for t in group], model=clip_model, pretrained=clip_pretrained)
-    bounds = np.cumsum([0] + [len(g) for g in texts])
-    return ensemble([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+#: Name kept for callers of the first ``predict``.
+PredictResult = MapResult
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    path: str
+    grid: Grid
+    n_items: int
+    summary: RunSummary | None
+
+
+def embed_area(
+    *, out: str | os.PathLike, bbox: BBox | None = None, year: int | None = None, grid: Grid | None = None,
+    query: Query | None = None, stac: str = EARTH_SEARCH, checkpoint: str | None = None,
+    encoder: EncoderSpec | None = None, device: str | None = None, encoding: str = "float16", tile: int | None = None,
+    client=None, workers: int | None = None, allow_missing: bool = False, retry: RetryPolicy | None = None,
+    progress: bool = True,
+) -> EmbedResult:
+    """Write the per-pixel embedding cube of an AOI and year to the Zarr v3 store ``out``."""
+    out = _output_path(out, ".zarr")
+    spec = encoder or EncoderSpec(checkpoint, device=device)
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry)
+    size = tile or default_tile(spec.device)
+    emb = EmbeddingOutput(out, src.dim, encoding)
+    task = TileTask(src.grid, src.imagery, spec, embeddings=emb.partial, encoding=encoding)
+    summary, _ = execute(
+        task, tile_grid(src.grid, size), grid=src.grid, tile=size, ledger_path=f"{out}.ledger.jsonl",
+        provenance={**src.provenance, "encoding": encoding}, embeddings=emb, period=src.period,
+        client=client, workers=workers, allow_missing=allow_missing, progress=progress,
+    )
+    return EmbedResult(out, src.grid, len(src.items), summary)
+
+
+def classify_embeddings(
+    *, embeddings: str | os.PathLike, prompts: str | PromptSet, out: str | os.PathLike,
+    clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED, quicklook: bool = False,
+    client=None, workers: int | None = None, progress: bool = True,
+) -> MapResult:
+    """Map ``prompts`` from an embedding store, without touching imagery (the maps :func:`predict` makes)."""
+    prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
+    out = _output_path(out, ".tif")
+    store = _complete_store(embeddings)
+    scorer = ClassScorer.build(prompt_set, clip_model=clip_model, clip_pretrained=clip_pretrained)
+    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress)
+
+
+def scenic_embeddings(
+    *, embeddings: str | os.PathLike, out: str | os.PathLike, prompts: str | ScenicPrompts = "illustrative",
+    method: str = "early", min_prompts: int = 2, clip_model: str = DEFAULT_MODEL,
+    clip_pretrained: str = DEFAULT_PRETRAINED, quicklook: bool = False, client=None, workers: int | None = None,
+    progress: bool = True,
+) -> MapResult:
+    """Scenicness (float32, 1-10) from an embedding store, with rated ``prompts`` (YAML, CSV or bundled name)."""
+    out = _output_path(out, ".tif")
+    store = _complete_store(embeddings)
+    scorer = ScenicScorer.build(prompts, method=method, min_prompts=min_prompts, clip_model=clip_model, clip_pretrained=clip_pretrained)
+    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress)
 
 
 def predict(
-    *,
-    prompts: str | PromptSet,
-    out: str | os.PathLike,
-    bbox: BBox | None = None,
-    year: int | None = None,
-    grid: Grid | None = None,
-    stac: str = EARTH_SEARCH,
-    query: Query | None = None,
-    checkpoint: str | None = None,
-    clip_model: str = DEFAULT_MODEL,
-    clip_pretrained: str = DEFAULT_PRETRAINED,
-    chunk: int = DEFAULT_CHUNK,
-    device: str | None = None,
-    precision: str = "auto",
-    progress: bool = True,
-) -> PredictResult:
-    """Map ``prompts`` over an AOI for one year and write ``out`` (class map) + ``*_score.tif``.
+    *, prompts: str | PromptSet, out: str | os.PathLike, bbox: BBox | None = None, year: int | None = None,
+    grid: Grid | None = None, stac: str = EARTH_SEARCH, query: Query | None = None, checkpoint: str | None = None,
+    encoder: EncoderSpec | None = None, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED,
+    device: str | None = None, tile: int | None = None, keep_embeddings: str | os.PathLike | None = None,
+    encoding: str = "float16", scenic: str | ScenicPrompts | None = None, scenic_method: str = "early",
+    quicklook: bool = False, client=None, workers: int | None = None, allow_missing: bool = False,
+    retry: RetryPolicy | None = None, progress: bool = True,
+) -> MapResult:
+    """Map ``prompts`` over an AOI for one year: class COG ``out``, confidence COG ``*_score.tif``,
+    with ``scenic`` prompts also ``*_scenic.tif``, a STAC item ``*_item.json`` (and ``*_quicklook.png``);
+    the embeddings go to ``keep_embeddings`` if given.
 
-    Give ``bbox`` and ``year`` (or a full ``query``); ``grid`` overrides the output grid
-    (default: 10 m in the UTM zone of the AOI centre). ``precision`` is the encoder's: ``"auto"``
-    (bf16 where the device runs it natively), ``"fp32"`` or ``"bf16"``.
+    Give ``bbox`` and ``year`` (or a full ``query``); ``grid`` overrides the output grid (default:
+    10 m in the UTM zone of the AOI centre). ``client`` is a ``distributed.Client`` or a scheduler
+    address; without it tiles run on ``workers`` threads here.
     """
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
-    class_path, score_path = output_paths(out)
-    if query is None:
-        if bbox is None or year is None:
-            raise InputError("give bbox and year (or a query) to predict")
-        query = Query.for_year(bbox, year)
-    grid = grid or Grid.from_bbox(query.bbox)
+    out = _output_path(out, ".tif")
+    keep = _output_path(keep_embeddings, ".zarr") if keep_embeddings else None
+    spec = encoder or EncoderSpec(checkpoint, device=device)
+    scorers = [ClassScorer.build(prompt_set, clip_model=clip_model, clip_pretrained=clip_pretrained)]
+    products = scorers[0].products(out)
+    if scenic is not None:
+        scorers.append(ScenicScorer.build(scenic, method=scenic_method, clip_model=clip_model, clip_pretrained=clip_pretrained))
+        products += scorers[1].products(f"{stem_of(out)}_scenic.tif")
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry)
+    _check_dims(src.dim, scorers)
+    size = tile or default_tile(spec.device)
+    emb = EmbeddingOutput(keep, src.dim, encoding) if keep else None
+    task = TileTask(src.grid, src.imagery, spec, embeddings=emb.partial if emb else None, encoding=encoding, scorers=tuple(scorers))
+    summary, written = execute(
+        task, tile_grid(src.grid, size), grid=src.grid, tile=size, ledger_path=f"{out}.ledger.jsonl",
+        provenance={**src.provenance, "encoding": encoding}, deliverables=Deliverables(products, prompt_set.names, quicklook),
+        embeddings=emb, period=src.period, client=client, workers=workers, allow_missing=allow_missing, progress=progress,
+    )
+    return _result(src.grid, len(src.items), written, summary, products, prompt_set.names, emb.path if emb else None)
 
-    model, prep = load_encoder(checkpoint)
-    classes = class_embeddings(prompt_set, clip_model=clip_model, clip_pretrained=clip_pretrained)
-    items = search(query, stac=stac)
-    log.info("found %d items; grid %s x %s px in EPSG:%d", len(items), *grid.shape, grid.epsg)
 
-    cube = load_cube(items, grid, chunk=chunk, harmonise=prep.harmonise_offset)
-    comp = composite(cube, prep.composite)
-    emb = embed(comp["s2"], PixelEncoder(model, prep, device=device, precision=precision))
-    result = classify(emb, classes)
-
-    with _progress(progress), _torch_threads_for_dask(result["class"].data.npartitions):
-        (class_arr, score_arr) = dask.compute(result["class"].data, result["score"].data)
-
-    tags = {
-        "tsmap_version": __version__,
-        "prompts_name": prompt_set.name,
-        "prompts_sha256": prompt_set.sha256(),
-        "classes": ",".join(prompt_set.names),
-        "text_model": model_id(clip_model, clip_pretrained),
-        "checkpoint": os.path.basename(checkpoint) if checkpoint else "random-init",
-        "stac": stac,
-        "query": query.describe(),
-        "items": ",".join(it.id for it in items),
-    }
-    write_cog(class_arr, class_path, grid, nodata=CLASS_NODATA, tags=tags, band_names=["class"])
-    write_cog(score_arr, score_path, grid, nodata=np.nan, tags=tags, band_names=["top1_cosine"])
-    return PredictResult(class_path, score_path, grid, len(items), tuple(prompt_set.names))
+def plan_area(
+    *, bbox: BBox | None = None, year: int | None = None, grid: Grid | None = None, query: Query | None = None,
+    stac: str = EARTH_SEARCH, checkpoint: str | None = None, encoder: EncoderSpec | None = None,
+    tile: int | None = None, retry: RetryPolicy | None = None,
+) -> Plan:
+    """What :func:`predict` or :func:`embed_area` would do (items, pixels, tiles, time), computing nothing."""
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=encoder or EncoderSpec(checkpoint), retry=retry)
+    return plan(source=src, tile=tile)
 
 
 def output_paths(out: str | os.PathLike) -> tuple[str, str]:
-    """Class-map and score-map paths for ``out``; checks the folder exists before any work."""
+    """Class-map and confidence-map paths for ``out``; checks the folder exists before any work."""
+    out = _output_path(out, ".tif")
+    return out, f"{stem_of(out)}_score.tif"
+
+
+def _score_store(store: RasterStore, scorers: list, products: list, quicklook: bool, client, workers, progress) -> MapResult:
+    _check_dims(store.group["embedding"].shape[0], scorers)
+    meta = store.attrs["tsmap_provenance"]
+    classes = scorers[0].legend()
+    task = TileTask(store.grid, None, embeddings=os.path.abspath(store.path), scorers=tuple(scorers))
+    summary, written = execute(
+        task, store.tiles, grid=store.grid, tile=store.tile_size, ledger_path=f"{products[0].path}.ledger.jsonl",
+        provenance={**meta, "embeddings": os.path.abspath(store.path), "embeddings_missing_tiles": ",".join(store.attrs.get("tsmap_missing_tiles", [])) or "none"},
+        deliverables=Deliverables(products, classes, quicklook), period=tuple(store.attrs.get("tsmap_period", (None, None))),
+        client=client, workers=workers, progress=progress,
+    )
+    return _result(store.grid, len(meta.get("items", "").split(",")), written, summary, products, classes or ())
+
+
+def _result(grid, n_items, written, summary, products, classes, embeddings=None) -> MapResult:
+    by_layer = {p.layers[0]: p.path for p in products}
+    confidence = next((p.path for p in products if "score" in p.layers), None)
+    return MapResult(grid, n_items, tuple(written), summary, tuple(classes), by_layer.get("class"), confidence,
+                     by_layer.get("scenic"), embeddings)
+
+
+def _complete_store(path) -> RasterStore:
+    store = RasterStore.open(path)
+    if not store.attrs.get("complete"):
+        raise InputError(f"embedding store {store.path!r} is incomplete; finish it by rerunning `tsmap embed` with the same options")
+    return store
+
+
+def _output_path(out: str | os.PathLike, suffix: str) -> str:
     out = os.fspath(out)
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
         raise InputError(f"output folder {folder!r} does not exist; create it or choose another --out")
-    if not out.lower().endswith((".tif", ".tiff")):
-        raise InputError(f"--out {out!r} must end in .tif")
-    stem = out[: out.rfind(".")]
-    return out, f"{stem}_score.tif"
+    ok = (".tif", ".tiff") if suffix == ".tif" else (suffix,)
+    if not out.lower().endswith(ok):
+        raise InputError(f"output {out!r} must end in {suffix}")
+    return out
 
 
-class _progress:
-    def __init__(self, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from dask.diagnostics import ProgressBar
-
-            self.bar = ProgressBar(out=sys.stderr, dt=0.5)
-
-    def __enter__(self):
-        if self.bar:
-            self.bar.__enter__()
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
-
-
-class _torch_threads_for_dask:
-    """Share the cores between dask threads and torch threads instead of oversubscribing them."""
-
-    def __init__(self, n_tasks: int) -> None:
-        cores = os.cpu_count() or 1
-        self.threads = max(1, cores // max(1, min(n_tasks, cores)))
-
-    def __enter__(self):
-        import torch
-
-        self.saved = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-
-    def __exit__(self, *exc):
-        import torch
-
-        torch.set_num_threads(self.saved)
+def _check_dims(encoder_dim: int, scorers: list) -> None:
+    for scorer in scorers:
+        if encoder_dim != scorer.dim:
+            raise InputError(
+                f"the encoder makes {encoder_dim}-d embeddings but the text model makes {scorer.dim}-d ones; "
+                "use the text model the checkpoint was aligned to (--clip-model)"
+            )

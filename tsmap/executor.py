@@ -1,0 +1,85 @@
+"""Where tile tasks run: threads on this machine (default) or a Dask ``distributed`` cluster.
+
+Both executors run the same picklable tasks. The local one shares the cores between tile threads
+and torch threads (one torch thread per tile thread) so the machine is used without
+oversubscription; the cluster one ships the task object to every worker once (``scatter``) and
+then only tiles travel per call.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+
+
+class LocalExecutor:
+    """Tiles on a thread pool in this process; memory is bounded by the tiles in flight."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.slots = self.workers
+
+    def __enter__(self) -> "LocalExecutor":
+        import torch
+
+        self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="tsmap-tile")
+        self._torch_threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.workers))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(self._torch_threads)
+
+    def share(self, obj):
+        return obj
+
+    def submit(self, fn, *args):
+        return self._pool.submit(fn, *args)
+
+    def wait_any(self, futures):
+        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+        return done
+
+    def cancel(self, futures) -> None:
+        for f in futures:
+            f.cancel()
+
+
+class ClusterExecutor:
+    """Tiles on a Dask cluster through a ``distributed.Client`` (or the scheduler at an address)."""
+
+    def __init__(self, client) -> None:
+        from distributed import Client
+
+        self._own = not isinstance(client, Client)
+        self.client = Client(client) if self._own else client
+        self.slots = max(1, sum(self.client.nthreads().values()))
+
+    def __enter__(self) -> "ClusterExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._own:
+            self.client.close()
+
+    def share(self, obj):
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *args, pure=False)
+
+    def wait_any(self, futures):
+        from distributed import wait
+
+        return wait(futures, return_when="FIRST_COMPLETED").done
+
+    def cancel(self, futures) -> None:
+        self.client.cancel(list(futures))
+
+
+def make_executor(client=None, *, workers: int | None = None):
+    """A :class:`ClusterExecutor` for a Client or scheduler address, else a :class:`LocalExecutor`."""
+    return LocalExecutor(workers) if client is None else ClusterExecutor(client)

@@ -1,0 +1,138 @@
+"""Reading imagery over flaky networks: timeouts, retries with backoff, and what counts as a read error.
+
+GDAL retries HTTP 5xx answers itself (``GDAL_HTTP_MAX_RETRY``) and, with ``GDAL_HTTP_TIMEOUT``, a
+stalled transfer becomes an error instead of a hang. A body cut short is an error GDAL does not
+retry and, worse, can leave a bad block in its ``/vsicurl/`` cache; so every retry after the first
+attempt reads with that cache disabled (``CPL_VSIL_CURL_NON_CACHED``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from .errors import DataError, InputError
+
+log = logging.getLogger("tsmap")
+
+
+class ReadFailure(DataError):
+    """Imagery of a tile could not be read, even after retries (a picklable one-line summary)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before a tile is recorded as failed."""
+
+    attempts: int = 4  #: reads of a tile, the first included
+    backoff_s: float = 2.0  #: wait before the second attempt; doubles for each further one
+    max_backoff_s: float = 60.0
+    timeout_s: float = 120.0  #: one HTTP request may take this long (a stall becomes an error)
+    http_retries: int = 3  #: GDAL's own retries of HTTP 429/5xx answers, per request
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise InputError(f"read attempts (--retries) must be at least 1, got {self.attempts}")
+        if self.timeout_s <= 0:
+            raise InputError(f"the read timeout (--timeout) must be positive, got {self.timeout_s}")
+        if self.backoff_s < 0 or self.http_retries < 0:
+            raise InputError(f"backoff_s and http_retries must be >= 0, got {self.backoff_s} and {self.http_retries}")
+
+    def wait(self, attempt: int) -> float:
+        """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
+        return min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+
+    def gdal_options(self, attempt: int) -> dict:
+        opts = {
+            "GDAL_HTTP_TIMEOUT": str(max(1, round(self.timeout_s))),
+            "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, round(min(self.timeout_s, 30)))),
+            "GDAL_HTTP_MAX_RETRY": str(self.http_retries),
+            "GDAL_HTTP_RETRY_DELAY": str(max(0.1, self.backoff_s / 2)),
+        }
+        if attempt > 1:
+            opts["CPL_VSIL_CURL_NON_CACHED"] = "/vsicurl/"
+        return opts
+
+
+def with_retries(read, policy: RetryPolicy, *, what: str):
+    """``read()`` under ``policy``: read errors are retried with backoff; others propagate at once."""
+    import rasterio
+
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            with rasterio.Env(**policy.gdal_options(attempt)), GdalIOWatch():
+                return read()
+        except Exception as exc:
+            if not is_read_error(exc):
+                raise
+            if attempt == policy.attempts or is_permanent(exc):
+                raise ReadFailure(f"{what}: {short_error(exc)} (after {attempt} attempt{'s' if attempt > 1 else ''})") from exc
+            pause = policy.wait(attempt)
+            log.info("read of %s failed (attempt %d/%d: %s); retrying in %.1f s", what, attempt, policy.attempts, short_error(exc), pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class GdalIOWatch:
+    """Turn the I/O trouble GDAL only *warns* about into an error.
+
+    A TIFF header cut short makes GDAL warn ("IO error during reading of GeoPixelScale; tag
+    ignored") and open the file without its georeferencing — a silent hole or a wrong picture.
+    This watches the warnings GDAL logs from the current thread while a tile is read, and raises
+    an ``OSError`` (a read error, so it is retried) when one of them reports failed I/O.
+    """
+
+    PATTERN = re.compile(r"IO error|Read failed|Cannot read|truncat", re.IGNORECASE)  # not GDAL's own "retrying" notes
+
+    def __enter__(self):
+        self.thread, self.problems = threading.get_ident(), []
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = self._seen
+        logging.getLogger("rasterio._env").addHandler(self.handler)
+        return self
+
+    def _seen(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread and self.PATTERN.search(record.getMessage()):
+            self.problems.append(record.getMessage())
+
+    def __exit__(self, exc_type, exc, tb):
+        logging.getLogger("rasterio._env").removeHandler(self.handler)
+        if self.problems and (exc is None or not is_read_error(exc)):
+            raise OSError(f"GDAL reported failed I/O: {self.problems[0]}") from exc
+        return False
+
+
+def is_read_error(exc: BaseException) -> bool:
+    """True for I/O failures (anywhere in the exception chain), which are worth retrying."""
+    from rasterio.errors import RasterioError
+
+    return any(isinstance(e, (RasterioError, OSError)) for e in _chain(exc))
+
+
+#: Failures no retry can mend: the file is not there.
+PERMANENT = re.compile(r"No such file or directory|HTTP response code: 404|\b404\b.*not found", re.IGNORECASE)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when a read error says the file does not exist (no point in retrying)."""
+    return any(PERMANENT.search(str(e)) for e in _chain(exc))
+
+
+def short_error(exc: BaseException) -> str:
+    """One line for ``exc``: the first tsmap error in its chain (written for users), else its innermost cause."""
+    from .errors import TsmapError
+
+    chain = list(_chain(exc))
+    best = next((e for e in chain if isinstance(e, TsmapError)), chain[-1])
+    text = " ".join(f"{type(best).__name__}: {best}".split()) if best is chain[-1] else " ".join(str(best).split())
+    return text[:400]
+
+
+def _chain(exc: BaseException):
+    seen = 0
+    while exc is not None and seen < 20:
+        yield exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1

@@ -1,0 +1,120 @@
+"""Run a tile task over every tile not yet done, recording each outcome in the ledger.
+
+Tiles go to the executor a few at a time (memory stays bounded by the tiles in flight); each
+finished tile's layers are written to the parts store *before* the ledger says ``done``, so a
+crash at any moment loses at most the tiles then in flight. A tile whose imagery cannot be read
+even after retries is recorded as ``failed`` and the run goes on with the others; any other error
+stops the run at once. At the end, failed tiles either become ``missing`` (``allow_missing``:
+nodata there, and recorded) or stop the run with an error naming them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+
+from .errors import DataError
+from .ledger import DONE, FAILED, MISSING, Ledger
+from .retry import ReadFailure
+from .store import RasterStore
+from .tiles import Tile
+
+log = logging.getLogger("tsmap")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: tiles computed now, reused from an earlier run, and missing (nodata)."""
+
+    tiles: int
+    computed: int
+    reused: int
+    missing: tuple[str, ...]
+    pixels: int  #: pixels of the whole grid
+    computed_pixels: int  #: pixels of the tiles computed in this run
+    seconds: float
+
+    @property
+    def px_per_s(self) -> float:
+        return 0.0 if self.seconds <= 0 else self.computed_pixels / self.seconds
+
+
+def run_tiles(
+    task,
+    tiles: list[Tile],
+    *,
+    ledger: Ledger,
+    executor,
+    parts: RasterStore | None = None,
+    allow_missing: bool = False,
+    progress: bool = True,
+    label: str = "mapping",
+) -> RunSummary:
+    """Compute every tile of ``tiles`` that ``ledger`` does not list as done."""
+    todo = [t for t in tiles if not ledger.done(t.id)]
+    start = time.perf_counter()
+    bar = _bar(sum(t.pixels for t in tiles), sum(t.pixels for t in tiles if ledger.done(t.id)), progress, label)
+    with executor, bar:
+        shared = executor.share(task)
+        queue, in_flight = iter(todo), {}
+        while True:
+            while len(in_flight) < executor.slots + 1 and (tile := next(queue, None)) is not None:
+                in_flight[executor.submit(_run, shared, tile)] = tile
+            if not in_flight:
+                break
+            for future in executor.wait_any(list(in_flight)):
+                tile = in_flight.pop(future)
+                _settle(future, tile, ledger, parts, executor, in_flight)
+                bar.update(tile.pixels)
+    failed = [t.id for t in tiles if ledger.status.get(t.id) == FAILED]
+    if failed and not allow_missing:
+        raise DataError(_failure_message(failed, len(tiles), ledger))
+    for tile_id in failed:
+        ledger.record(tile_id, MISSING, error=ledger.errors.get(tile_id, ""))
+    missing = tuple(t.id for t in tiles if ledger.status.get(t.id) == MISSING)
+    return RunSummary(
+        len(tiles), len(todo), len(tiles) - len(todo), missing, sum(t.pixels for t in tiles),
+        sum(t.pixels for t in todo), time.perf_counter() - start,
+    )
+
+
+def _run(task, tile):
+    return task(tile)
+
+
+def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, executor, in_flight: dict) -> None:
+    try:
+        result = future.result()
+    except ReadFailure as exc:
+        log.warning("tile %s failed: %s", tile.id, exc)
+        ledger.record(tile.id, FAILED, error=str(exc))
+        return
+    except BaseException as exc:
+        ledger.record(tile.id, FAILED, error=f"{type(exc).__name__}: {exc}"[:300])
+        executor.cancel(list(in_flight))
+        raise
+    if parts is not None:
+        for name, layer in result.layers.items():
+            parts.write(tile, name, layer)
+    ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=result.seconds)
+
+
+def _failure_message(failed: list[str], total: int, ledger: Ledger) -> str:
+    names = ", ".join(failed[:8]) + (f" and {len(failed) - 8} more" if len(failed) > 8 else "")
+    first = ledger.errors.get(failed[0], "")
+    return (
+        f"{len(failed)} of {total} tiles could not be read: {names} (first error: {first}); no map was written. "
+        f"Finished tiles are kept: rerun the same command to retry only these, or pass --allow-missing to write "
+        f"nodata there (the ledger {ledger.path} lists them)"
+    )
+
+
+def _bar(total: int, initial: int, enabled: bool, label: str):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, initial=initial, unit="px", unit_scale=True, desc=label, disable=not enabled,
+        file=sys.stderr, smoothing=0.2, mininterval=0.5,
+    )

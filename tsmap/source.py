@@ -1,0 +1,61 @@
+"""The imagery side of a run: search the items, fix the grid, describe the encoder and what to record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+from . import __version__
+from .encoder_spec import EncoderSpec
+from .errors import InputError
+from .geo import Grid
+from .items import band_assets
+from .retry import RetryPolicy
+from .search import EARTH_SEARCH, Query, search
+from .tasks import Imagery
+
+log = logging.getLogger("tsmap")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What was found, on which grid, encoded by which model, and the provenance every output records."""
+
+    items: tuple
+    grid: Grid
+    encoder: EncoderSpec
+    dim: int  #: embedding size of the encoder
+    imagery: Imagery
+    provenance: dict
+    period: tuple[str, str]  #: start and end of the query (ISO dates)
+
+
+def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARCH, encoder: EncoderSpec, retry=None) -> Source:
+    """Search the imagery for an AOI and year (or ``query``) and load the encoder (once, in this process)."""
+    if query is None:
+        if bbox is None or year is None:
+            raise InputError("give bbox and year (or a query) to map an area")
+        query = Query.for_year(bbox, year)
+    grid = grid or Grid.from_bbox(query.bbox)
+    pixel_encoder = encoder.load()
+    if encoder.checkpoint is None:
+        log.warning("no checkpoint given: the satellite encoder has RANDOM weights (%s); maps are meaningless", encoder.weights_id)
+    items = tuple(search(query, stac=stac))
+    for item in items:
+        band_assets(item)  # a missing band is an input problem: say so now, before any tile runs
+    log.info("found %d items; grid %s x %s px in EPSG:%d", len(items), *grid.shape, grid.epsg)
+    prep = pixel_encoder.preprocessing
+    hrefs = json.dumps([[it.id, sorted(a.href for a in it.assets.values())] for it in items])
+    provenance = {
+        "tsmap_version": __version__,
+        "checkpoint": encoder.weights_id,
+        "preprocessing": json.dumps(prep.to_dict(), sort_keys=True, default=str),
+        "stac": stac,
+        "query": query.describe(),
+        "items": ",".join(it.id for it in items),
+        "items_sha256": hashlib.sha256(hrefs.encode()).hexdigest(),
+    }
+    imagery = Imagery(items, grid, prep, retry or RetryPolicy())
+    return Source(items, grid, encoder, pixel_encoder.out_dim, imagery, provenance, (query.start.isoformat(), query.end.isoformat()))

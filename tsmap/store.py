@@ -1,0 +1,182 @@
+"""Tiled raster stores in Zarr v3: the embedding cube (``emb.zarr``) and the per-tile map parts.
+
+A store is a Zarr group of arrays on one :class:`~tsmap.geo.Grid`, chunked by tile, so writing a
+tile replaces exactly one chunk file per array (Zarr writes chunk files atomically). The group
+carries full georeferencing: ``x``/``y`` pixel-centre coordinates, a CF ``spatial_ref`` variable
+(``crs_wkt``, ``GeoTransform``) that xarray and rioxarray understand, and the grid in ``attrs``.
+
+Embeddings are stored L2-normalised as ``float16`` (default) or ``int8`` with a per-pixel float32
+``scale`` (``embedding * scale`` restores them). The tile scorer always scores the dequantised
+values, so re-scoring a store gives exactly the maps of the run that wrote it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bands import EMBED, X, Y
+from .errors import DataError, InputError
+from .geo import Grid
+from .tiles import Tile, tile_grid
+
+ENCODINGS = ("float16", "int8")
+SPATIAL_REF = "spatial_ref"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One array of a store: dtype, nodata fill and the names/sizes of leading (non-spatial) axes."""
+
+    dtype: str
+    fill: float | int
+    lead: tuple[tuple[str, int], ...] = ()
+    attrs: tuple[tuple[str, str], ...] = ()
+
+
+class RasterStore:
+    """A Zarr v3 group of tile-chunked rasters on one grid."""
+
+    def __init__(self, path: str, group) -> None:
+        self.path = path
+        self.group = group
+        meta = group.attrs["tsmap_grid"]
+        self.grid = Grid(meta["epsg"], tuple(meta["bounds"]), meta["resolution"])
+        self.tile_size = int(meta["tile"])
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, *, grid: Grid, tile: int, variables: dict[str, Variable], attrs: dict) -> "RasterStore":
+        """A new, empty store at ``path`` (replacing whatever is there)."""
+        import zarr
+        from zarr.codecs import BloscCodec
+
+        path = os.fspath(path)
+        group = zarr.open_group(path, mode="w", zarr_format=3)
+        group.attrs.update({**attrs, "tsmap_grid": {"epsg": grid.epsg, "bounds": list(grid.bounds), "resolution": grid.resolution, "tile": tile}})
+        height, width = grid.shape
+        codec = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+        for name, var in variables.items():
+            lead_names, lead_sizes = [n for n, _ in var.lead], [s for _, s in var.lead]
+            group.create_array(
+                name,
+                shape=(*lead_sizes, height, width),
+                chunks=(*lead_sizes, min(tile, height), min(tile, width)),
+                dtype=var.dtype,
+                fill_value=var.fill,
+                compressors=codec,
+                dimension_names=(*lead_names, Y, X),
+                attributes={"grid_mapping": SPATIAL_REF, **dict(var.attrs)},
+            )
+        _write_georeferencing(group, grid)
+        return cls(path, group)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, mode: str = "r") -> "RasterStore":
+        import zarr
+
+        path = os.fspath(path)
+        if not os.path.isdir(path):
+            raise InputError(f"store {path!r} does not exist; make one with `tsmap embed ... --out {os.path.basename(path)}`")
+        try:
+            group = zarr.open_group(path, mode=mode, zarr_format=3)
+            return cls(path, group)
+        except Exception as exc:
+            raise DataError(f"{path!r} is not a tsmap Zarr store ({type(exc).__name__}: {exc}); give the folder `tsmap embed` wrote") from None
+
+    @property
+    def tiles(self) -> list[Tile]:
+        return tile_grid(self.grid, self.tile_size)
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self.group.attrs)
+
+    def write(self, tile: Tile, name: str, data: np.ndarray) -> None:
+        """Write one tile of array ``name`` (leading axes first, then y, x)."""
+        arr = self.group[name]
+        arr[(Ellipsis, *tile.slices)] = np.asarray(data, dtype=arr.dtype)
+
+    def read(self, tile: Tile, name: str) -> np.ndarray:
+        return self.group[name][(Ellipsis, *tile.slices)]
+
+    def variables(self) -> list[str]:
+        return sorted(k for k in self.group.array_keys() if k not in (X, Y, SPATIAL_REF))
+
+
+def _write_georeferencing(group, grid: Grid) -> None:
+    from rasterio.crs import CRS
+
+    height, width = grid.shape
+    r = grid.resolution
+    minx, _, _, maxy = grid.bounds
+    for name, values in ((X, minx + r * (np.arange(width) + 0.5)), (Y, maxy - r * (np.arange(height) + 0.5))):
+        arr = group.create_array(name, shape=values.shape, chunks=values.shape, dtype="float64", dimension_names=(name,), fill_value=np.nan)
+        arr[:] = values
+    t = grid.transform
+    wkt = CRS.from_epsg(grid.epsg).to_wkt()
+    ref = group.create_array(SPATIAL_REF, shape=(), dtype="int32", fill_value=0, dimension_names=())
+    ref.attrs.update({"crs_wkt": wkt, "spatial_ref": wkt, "GeoTransform": " ".join(str(v) for v in (t.c, t.a, t.b, t.f, t.d, t.e))})
+
+
+# --- the embedding cube -------------------------------------------------------------------------
+
+
+def embedding_variables(dim: int, encoding: str) -> dict[str, Variable]:
+    """Arrays of an embedding store: ``embedding`` (+ ``scale`` for int8) and ``valid_periods``."""
+    if encoding not in ENCODINGS:
+        raise InputError(f"embedding encoding {encoding!r} is not supported; choose one of {', '.join(ENCODINGS)}")
+    note = (("normalisation", "L2"), ("encoding", encoding))
+    out = {"valid_periods": Variable("uint8", 0)}
+    if encoding == "float16":
+        out["embedding"] = Variable("float16", np.nan, ((EMBED, dim),), note)
+    else:
+        out["embedding"] = Variable("int8", 0, ((EMBED, dim),), note + (("scale", "multiply by the 'scale' array"),))
+        out["scale"] = Variable("float32", np.nan)
+    return out
+
+
+def quantise(emb: np.ndarray, encoding: str) -> dict[str, np.ndarray]:
+    """Arrays to store for float32 embeddings ``emb`` (embed, y, x); NaN marks pixels without data."""
+    if encoding == "float16":
+        return {"embedding": emb.astype(np.float16)}
+    missing = np.isnan(emb).any(axis=0)
+    clean = np.where(missing, np.float32(0), emb)
+    peak = np.abs(clean).max(axis=0)
+    nodata = missing | (peak == 0)
+    scale = np.where(nodata, np.nan, peak / np.float32(127)).astype(np.float32)
+    q = np.rint(clean / np.where(nodata, np.float32(1), scale)).astype(np.int8)
+    return {"embedding": q, "scale": scale}
+
+
+def dequantise(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """float32 embeddings (embed, y, x) from stored arrays; NaN where there is no data."""
+    emb = arrays["embedding"]
+    if "scale" in arrays:
+        return (emb.astype(np.float32) * arrays["scale"][None]).astype(np.float32)
+    return emb.astype(np.float32)
+
+
+def read_embeddings(store: RasterStore, tile: Tile) -> np.ndarray:
+    names = ["embedding", "scale"] if "scale" in store.group.array_keys() else ["embedding"]
+    return dequantise({n: store.read(tile, n) for n in names})
+
+
+def write_embeddings(store: RasterStore, tile: Tile, arrays: dict[str, np.ndarray], valid_periods: np.ndarray) -> None:
+    for name, data in arrays.items():
+        store.write(tile, name, data)
+    store.write(tile, "valid_periods", valid_periods)
+
+
+def open_embeddings(path: str | os.PathLike):
+    """The embedding store as a lazy xarray Dataset (dask arrays), dequantised to float32."""
+    import rioxarray  # noqa: F401  (the .rio accessor: CRS and transform of the cube)
+    import xarray as xr
+
+    store = RasterStore.open(path)
+    ds = xr.open_zarr(store.path, consolidated=False, zarr_format=3, decode_coords="all")
+    emb = ds["embedding"].astype(np.float32)
+    if "scale" in ds:
+        emb = emb * ds["scale"]
+    return ds.assign(embedding=emb.transpose(EMBED, Y, X))
