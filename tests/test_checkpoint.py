@@ -219,20 +219,3 @@ def test_cli_convert(tmp_path):
     res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "a.pt")])
     assert res.exit_code == 1 and res.output.startswith("Error: output") and "must end in .safetensors" in res.output
     assert not (tmp_path / "a.pt").exists()
-
-
-def test_legacy_training_sidecar_is_honoured(tmp_path):
-    """A bare state_dict + <file>.json (tsmap_train's export before this format): heads and spec come from the JSON."""
-    config = EncoderConfig(dim=64, depth=2, heads=4, mlp_dim=32, out_dim=16)  # heads=4 cannot be read from shapes
-    model = build_encoder(config, seed=8)
-    prep = Preprocessing(harmonise_offset=False)
-    torch.save(model.state_dict(), tmp_path / "model.ckpt")
-    sidecar = {"model": config.to_dict(), "preprocessing": prep.to_dict(), "text_model": {"clip_model": "ViT-B-32", "clip_pretrained": "none"}, "provenance": {"step": 3}}
-    (tmp_path / "model.ckpt.json").write_text(json.dumps(sidecar))
-    ck = load_checkpoint(tmp_path / "model.ckpt")
-    assert ck.model.config == config and ck.preprocessing == prep and ck.text_model == "open_clip:ViT-B-32/none"
-    assert ck.provenance["step"] == 3
-    torch.testing.assert_close(_outputs(ck.model), _outputs(model), atol=0, rtol=0)
-    (tmp_path / "model.ckpt.json").write_text("{not json")
-    with pytest.raises(ModelError, match="cannot read the metadata"):
-        load_encoder(tmp_path / "model.ckpt")

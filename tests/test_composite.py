@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from tsmap.bands import ALL_BANDS, SPECTRAL_NAMES
+from tsmap.bands import ALL_BANDS
 from tsmap.composite import CLEAN_SCL, CompositeSpec, composite, mask_clouds
 from tsmap.errors import InputError
 

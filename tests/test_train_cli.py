@@ -46,7 +46,7 @@ def test_prepare_train_eval(tmp_path):
     res = runner.invoke(cli, ["train", "--config", str(cfg), "--set", "optim.steps=5"])
     assert res.exit_code == 0, res.output
     assert "trained 5/5 steps" in res.output and "samples/s" in res.output
-    model = tmp_path / "run" / "model.ckpt"
+    model = tmp_path / "run" / "model.safetensors"
     assert model.exists()
     res = runner.invoke(cli, ["train", "--config", str(cfg), "--set", "optim.steps=5", "--resume"])
     assert res.exit_code == 0 and "trained 5/5" in res.output  # nothing left to do

@@ -30,6 +30,6 @@ def test_demo_trains_then_maps_the_scene(tmp_path, monkeypatch):
     res = CliRunner().invoke(main, ["demo", "--out", str(out), "--size", str(DEMO_SIZE)])
     assert res.exit_code == 0, res.output
     assert "trained for this demo" in res.output and "RANDOM" not in res.output
-    assert (out / "model" / "model.ckpt").exists() and (out / "map.tif").exists()
+    assert (out / "model" / "model.safetensors").exists() and (out / "map.tif").exists()
     accuracy = float(re.search(r"map accuracy against the synthetic truth: ([0-9.]+)", res.output)[1])
     assert accuracy >= 0.9  # random weights: 0.30 at --size 128

@@ -10,6 +10,7 @@ import torch
 
 from tsmap.errors import InputError
 from tsmap_train.config import config_from_dict
+from tsmap.checkpoint import load_checkpoint
 from tsmap_train.export import load_model
 from tsmap_train.synthetic import CrossViewSpec, make_crossview
 from tsmap_train.trainer import lr_at, train
@@ -88,12 +89,12 @@ def test_outputs_checkpoints_log_and_model(tmp_path):
     result = train(_cfg(tmp_path), samples=samples)
     names = sorted(os.listdir(tmp_path))
     assert [n for n in names if n.startswith("state_0")] == ["state_0000003.pt", "state_0000006.pt", "state_0000009.pt", "state_0000012.pt"]
-    assert "state_last.pt" in names and "model.ckpt" in names and "model.ckpt.json" in names
+    assert "state_last.pt" in names and "model.safetensors" in names
     log = [json.loads(line) for line in open(tmp_path / "train_log.jsonl")]
     assert [r["step"] for r in log] == list(range(1, 13)) and all(0 <= math.log(r["logit_scale"]) <= math.log(100) + 1e-6 for r in log)
     model, prep = load_model(result.model)
-    meta = json.load(open(result.model + ".json"))
-    assert meta["model"]["dim"] == 32 and meta["provenance"]["steps"] == 12 and prep.composite.rule == "authors"
+    ckpt = load_checkpoint(result.model)
+    assert ckpt.model.config.dim == 32 and ckpt.provenance["steps"] == 12 and prep.composite.rule == "authors"
     x = torch.rand(3, 12, 10)
     with torch.inference_mode():
         assert model(x).shape == (3, 16)

@@ -1,73 +1,41 @@
-"""Save the trained encoder as a checkpoint ``tsmap predict`` loads.
+"""Save the trained encoder as a tsmap checkpoint, the format ``tsmap predict`` loads.
 
-This is the one place that writes the model file, so switching to tsmap's own self-describing
-format (safetensors + JSON metadata, being built for the encoder) is a change here only.
-Until then: a bare state_dict in the authors' key layout (what ``tsmap.load_encoder`` reads,
-``weights_only=True``) plus a JSON sidecar with the model config, preprocessing spec, text model
-and provenance.
+The one place training writes a model: :func:`tsmap.checkpoint_format.save_checkpoint` (safetensors
+weights + JSON metadata with the model config, preprocessing spec, text model and provenance).
 """
 
 from __future__ import annotations
 
-import json
-import os
+from dataclasses import replace
 
 import torch
 
-from tsmap import __version__
+from tsmap.checkpoint import load_encoder
+from tsmap.checkpoint_format import save_checkpoint
 from tsmap.preprocess import Preprocessing
+from tsmap.text import model_id
 
 #: File name of the exported model inside a training run folder.
-MODEL_FILE = "model.ckpt"
+MODEL_FILE = "model.safetensors"
 
 
 def save_model(encoder: torch.nn.Module, preprocessing: Preprocessing, path: str, *, text_model: dict,
                provenance: dict) -> str:
-    """Write ``encoder`` to ``path`` (atomically) with its metadata; returns the path."""
-    meta = {
-        "format": "tsmap-encoder-sidecar",
-        "model": encoder.config.to_dict(),
-        "preprocessing": preprocessing.to_dict(),
-        "text_model": text_model,
-        "provenance": {"tsmap_version": __version__, **provenance},
-    }
-    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    _atomic(path, lambda tmp: torch.save(state, tmp))
-    _atomic(path + ".json", lambda tmp: _write_json(tmp, meta))
+    """Write ``encoder`` to ``path`` (atomically) with its spec; returns the path.
+
+    ``text_model`` is ``{"clip_model": ..., "clip_pretrained": ...}``, the tower the ground
+    embeddings came from (recorded as an open_clip model id).
+    """
+    save_checkpoint(
+        path,
+        encoder,
+        replace(preprocessing, patch=encoder.config.patch),
+        text_model=model_id(text_model["clip_model"], text_model["clip_pretrained"]),
+        provenance=provenance,
+    )
     return path
 
 
-def _write_json(path: str, obj: dict) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, default=list)
-
-
-def _atomic(path: str, write) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def load_model(path: str | None):
-    """(encoder, preprocessing) of a checkpoint written by :func:`save_model`, or anything ``tsmap.load_encoder`` reads."""
-    from tsmap.checkpoint import load_encoder, load_strict
-    from tsmap.errors import ModelError
-    from tsmap.model import EncoderConfig, TimeSenCLIPEncoder
-
-    sidecar = f"{path}.json" if path else None
-    if not sidecar or not os.path.exists(sidecar):
-        return load_encoder(path)
-    try:
-        with open(sidecar, encoding="utf-8") as f:
-            meta = json.load(f)
-        model = TimeSenCLIPEncoder(EncoderConfig(**meta["model"]))
-        prep = Preprocessing.from_dict(meta["preprocessing"])
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"cannot read checkpoint {path!r} with its metadata {sidecar!r} ({type(exc).__name__}: {exc})") from None
-    load_strict(model, state, where=path)
-    return model.eval(), prep
+    """(encoder, preprocessing) of an exported model, or of anything ``tsmap.load_encoder`` reads."""
+    return load_encoder(path)

@@ -6,8 +6,7 @@ once and cached by huggingface_hub). The file is either
 * a tsmap checkpoint (safetensors + JSON metadata, see :mod:`tsmap.checkpoint_format`), or
 * the authors' published weights: a bare state_dict or a Lightning-style wrapper (``state_dict``
   key; keys prefixed ``learner.ts_encoder.``, ``ts_encoder.``, ``TS_ViT.``), read with
-  ``torch.load(weights_only=True)`` (never unpickling arbitrary objects) or from safetensors;
-  a ``<file>.json`` sidecar beside it (older tsmap_train exports) gives its config and spec.
+  ``torch.load(weights_only=True)`` (never unpickling arbitrary objects) or from safetensors.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from .checkpoint_format import (
     load_strict,
     read_checkpoint,
     read_metadata,
-    read_sidecar,
     read_tensors,
     save_checkpoint,
     weights_sha256,
@@ -76,12 +74,6 @@ def load_checkpoint(ref: str | os.PathLike) -> Checkpoint:
         obj = _torch_load(path)
     state = unwrap_state_dict(obj, where=path)
     source = {"source": os.fspath(ref), "source_sha256": file_sha256(path)}
-    sidecar = read_sidecar(path)
-    if sidecar is not None:  # a tsmap_train export from before the safetensors format
-        model = TimeSenCLIPEncoder(sidecar["model"])
-        load_strict(model, state, where=path)
-        prov = {**sidecar["provenance"], **source}
-        return Checkpoint(model.eval(), sidecar["preprocessing"], sidecar["text_model"], prov, weights_sha256(model.state_dict()))
     model = _authors_model(state, where=path)
     provenance = {**source, "training_data": AUTHORS_TRAINING_DATA}
     return Checkpoint(model, authors_spec(patch=model.config.patch), AUTHORS_TEXT_MODEL, provenance, weights_sha256(model.state_dict()))

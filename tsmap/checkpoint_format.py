@@ -145,28 +145,6 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
     return meta
 
 
-def read_sidecar(path: str | os.PathLike) -> dict | None:
-    """Legacy: the ``<checkpoint>.json`` sidecar tsmap_train wrote beside a bare state_dict before
-    this format existed (model config, preprocessing, text model, provenance); None when absent."""
-    sidecar = f"{os.fspath(path)}.json"
-    if not os.path.isfile(sidecar):
-        return None
-    try:
-        with open(sidecar, encoding="utf-8") as f:
-            meta = json.load(f)
-        text = meta["text_model"]
-        if isinstance(text, dict):
-            text = f"open_clip:{text['clip_model']}/{text['clip_pretrained']}"
-        return {
-            "model": EncoderConfig.from_dict(meta["model"]),
-            "preprocessing": Preprocessing.from_dict(meta["preprocessing"]),
-            "text_model": str(text),
-            "provenance": dict(meta.get("provenance", {})),
-        }
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"cannot read the metadata {sidecar!r} of checkpoint {os.fspath(path)!r} ({type(exc).__name__}: {exc})") from None
-
-
 def is_safetensors(path: str | os.PathLike) -> bool:
     """True when the file starts like safetensors (8-byte header length, then a JSON object)."""
     with open(path, "rb") as f:
