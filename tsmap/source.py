@@ -41,7 +41,11 @@ def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARC
     grid = grid or Grid.from_bbox(query.bbox)
     pixel_encoder = encoder.load()
     if encoder.checkpoint is None:
-        log.warning("no checkpoint given: the satellite encoder has RANDOM weights (%s); maps are meaningless", encoder.weights_id)
+        log.warning(
+            "no checkpoint given: the satellite encoder has RANDOM weights (seed %d); maps are meaningless. "
+            "Pass --checkpoint (e.g. hf://pallavijainpj/TimeSenCLIP/TimeSenCLIP_1x1.ckpt) for real results",
+            encoder.seed,
+        )
     items = tuple(search(query, stac=stac))
     for item in items:
         band_assets(item)  # a missing band is an input problem: say so now, before any tile runs
