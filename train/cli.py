@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from tsmap.errors import TsmapError
+from tsmap.cli_group import ErrorGroup
 
 
 @click.command("prepare")
@@ -116,18 +116,7 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
         raise InputError(f"{option} {text!r} must be comma-separated numbers, e.g. 0.7,0.1,0.2") from None
 
 
-class _Group(click.Group):
-    """Library errors become one line on stderr and exit code 1, without a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except TsmapError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=_Group)
+@click.group(cls=ErrorGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 def cli(verbose: bool) -> None:
     """tsmap training tools: prepare a store, train, evaluate."""

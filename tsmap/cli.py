@@ -7,21 +7,10 @@ import sys
 
 import click
 
-from .errors import TsmapError
+from .cli_group import ErrorGroup
 
 
-class _Group(click.Group):
-    """Turns library errors into one line on stderr and exit code 1, without a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except TsmapError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=_Group)
+@click.group(cls=ErrorGroup)
 @click.version_option(package_name="tsmap")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 def main(verbose: bool) -> None:
