@@ -9,7 +9,7 @@ from scipy import stats
 
 from tsmap.errors import InputError
 from tsmap.model import EncoderConfig
-from tsmap.pipeline import class_embeddings
+from tsmap.scoring import class_embeddings
 from tsmap.preprocess import SEN4MAP_HI, SEN4MAP_LO
 from tsmap.prompts import PromptClass, PromptSet
 from tsmap.text import encode_texts

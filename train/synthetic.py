@@ -148,7 +148,7 @@ def _ground(centres: np.ndarray, spec: CrossViewSpec, rng) -> tuple[np.ndarray, 
 def demo_anchors(classes: tuple[str, ...] = tuple(CLASSES), *, prompts: str = "land-cover",
                  clip_model: str = "ViT-B-32", clip_pretrained: str = "none") -> np.ndarray:
     """Text embeddings (K, D) of the demo classes from the ``prompts`` set, as ``tsmap predict`` scores them."""
-    from tsmap.pipeline import class_embeddings
+    from tsmap.scoring import class_embeddings
     from tsmap.prompts import load_prompts
 
     prompt_set = load_prompts(prompts)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .synthetic import DemoScene, make_scene
-from .pipeline import PredictResult, predict
+from .pipeline import MapResult, predict
 from .search import Query
 
 log = logging.getLogger("tsmap")
@@ -24,7 +24,7 @@ log = logging.getLogger("tsmap")
 @dataclass(frozen=True)
 class DemoResult:
     scene: DemoScene
-    predict: PredictResult
+    predict: MapResult
     trained: bool = False  #: the encoder was trained on synthetic data for this demo
     accuracy: float | None = None  #: fraction of valid pixels whose class matches the synthetic truth
     checkpoint: str | None = None  #: the encoder weights used (None = random)

@@ -24,7 +24,7 @@ from .prompts import PromptSet, load_prompts
 from .retry import RetryPolicy
 from .runner import RunSummary
 from .scenic import ScenicPrompts
-from .scoring import ClassScorer, ScenicScorer, class_embeddings, stem_of  # noqa: F401  (class_embeddings: public API)
+from .scoring import ClassScorer, ScenicScorer, stem_of
 from .search import EARTH_SEARCH, Query
 from .source import open_source
 from .store import RasterStore
@@ -47,10 +47,6 @@ class MapResult:
     score_map: str | None = None  #: the confidence COG (score, probability, margin)
     scenic_map: str | None = None
     embeddings: str | None = None  #: the embedding store, when kept
-
-
-#: Name kept for callers of the first ``predict``.
-PredictResult = MapResult
 
 
 @dataclass(frozen=True)
@@ -156,12 +152,6 @@ def plan_area(
     """What :func:`predict` or :func:`embed_area` would do (items, pixels, tiles, time), computing nothing."""
     src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=encoder or EncoderSpec(checkpoint), retry=retry)
     return plan(source=src, tile=tile)
-
-
-def output_paths(out: str | os.PathLike) -> tuple[str, str]:
-    """Class-map and confidence-map paths for ``out``; checks the folder exists before any work."""
-    out = _output_path(out, ".tif")
-    return out, f"{stem_of(out)}_score.tif"
 
 
 def _score_store(store: RasterStore, scorers: list, products: list, quicklook: bool, client, workers, progress) -> MapResult:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .bands import EMBED, X, Y
 from .prompts import PromptSet
 from .scenic import ScenicPrompts, load_scenic, scenicness
-from .score import CLASS_NODATA, CLASS_UNKNOWN, ClassEmbeddings, classify, ensemble
+from .score import CLASS_NODATA, CLASS_UNKNOWN, ClassEmbeddings, classify
 from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, embed_prompts, encode_texts, model_id
 from .write import Product
 
@@ -137,10 +137,7 @@ class ScenicScorer:
 
 def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> np.ndarray:
     """(K, D) mean-ensembled, L2-normalised text embeddings of a prompt set's classes."""
-    texts = prompts.texts()
-    flat = encode_texts([t for group in texts for t in group], model=clip_model, pretrained=clip_pretrained)
-    bounds = np.cumsum([0] + [len(g) for g in texts])
-    return ensemble([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    return embed_prompts(replace(prompts, ensembling="mean"), model=clip_model, pretrained=clip_pretrained).vectors
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:
