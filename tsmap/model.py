@@ -144,8 +144,14 @@ class TimeSenCLIPEncoder(nn.Module):
         return self._forward_fast(x, valid)
 
     def _forward_reference(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        tokens = self.spectral_embedding[1](x) + self.positions(x.shape[1])
-        z = torch.cat([self.class_token.expand(x.shape[0], -1, -1).to(tokens.dtype), tokens], dim=1)
+        return self.encode_tokens(self.spectral_embedding[1](x) + self.positions(x.shape[1]), valid)
+
+    def encode_tokens(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, dim) embedded steps, positions added, and their (batch, steps) mask -> (batch, out_dim).
+
+        The stock layers after the embedding: a hook for training, which may build its own tokens.
+        """
+        z = torch.cat([self.class_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens], dim=1)
         pad = F.pad(~valid, (1, 0), value=False)
         z = self.transformer(z, src_key_padding_mask=pad)
         return self.mlp_head(z[:, 0])
