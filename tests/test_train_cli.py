@@ -89,3 +89,45 @@ def test_tsmap_discovers_the_commands_through_entry_points(monkeypatch):
     assert sorted(fresh.commands) == ["eval", "prepare", "train"]  # the broken one is skipped with a warning
     res = CliRunner().invoke(fresh, ["train", "--help"])
     assert res.exit_code == 0 and "--resume" in res.output
+
+
+def test_authors_recipe_through_both_command_lines(tmp_path, monkeypatch):
+    """`recipe: authors` trains from `python -m tsmap_train train` and from `tsmap train` (entry point)."""
+    import tsmap.cli
+    from tsmap.checkpoint import load_checkpoint
+    from tsmap.cli_group import ErrorGroup
+    from tsmap_train.store import write_store
+    from tsmap_train.synthetic import CrossViewSpec, make_crossview
+
+    anchors = np.random.default_rng(0).normal(size=(6, 16))
+    store = write_store(make_crossview(anchors, CrossViewSpec(per_class=20, seed=0)), tmp_path / "syn.zarr")
+    cfg = tmp_path / "authors.yaml"
+    cfg.write_text(f"recipe: authors\ndata: {{store: {store}}}\n"
+                   "model: {dim: 32, depth: 1, heads: 4, mlp_dim: 32, out_dim: 16}\nobjective: {queue_size: 16}\n"
+                   "augment: {name: tsmixaug}\noptim: {steps: 3, batch_size: 8, accumulate: 2}\n"
+                   f"run: {{out: {tmp_path / 'a'}, threads: 1}}\n")
+    command = [sys.executable, "-m", "tsmap_train", "train", "--config", str(cfg)]
+    res = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "trained 3/3 steps" in res.stdout
+    provenance = load_checkpoint(str(tmp_path / "a" / "model.safetensors")).provenance
+    assert provenance["config"]["recipe"] == "authors" and provenance["config"]["optim"]["schedule"] == "cycles"
+    assert provenance["config"]["optim"]["accumulate"] == 2  # the file's key beat the recipe's 8
+
+    eps = [EntryPoint(name="train", value="tsmap_train.cli:train_command", group="tsmap.commands")]
+    original = importlib.metadata.entry_points
+    monkeypatch.setattr("importlib.metadata.entry_points",
+                        lambda **kw: eps if kw.get("group") == "tsmap.commands" else original(**kw))
+
+    @click.group(cls=ErrorGroup)
+    def fresh():
+        pass
+
+    tsmap.cli._add_plugin_commands(fresh)
+    res = CliRunner().invoke(fresh, ["train", "--config", str(cfg), "--set", f"run.out={tmp_path / 'b'}",
+                                     "--set", "optim.steps=2"])
+    assert res.exit_code == 0, res.output
+    assert "trained 2/2 steps" in res.output
+    assert load_checkpoint(str(tmp_path / "b" / "model.safetensors")).provenance["config"]["recipe"] == "authors"
+    res = CliRunner().invoke(fresh, ["train", "--config", str(cfg), "--set", "recipe=theirs"])
+    assert res.exit_code == 1 and "recipe 'theirs' must be one of tsmap, authors" in res.output

@@ -84,3 +84,30 @@ def test_forward_gives_a_loss_and_unit_ground_vectors():
         CrossViewObjective(enc, ground_dim=9)
     with pytest.raises(ValueError, match="negatives"):
         CrossViewObjective(enc, ground_dim=8, queue_size=0)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_ground_views_pooled_raw_then_normalised_or_normalised_first(pooling):
+    """tsmap: L2-normalise each view, pool, normalise; the authors: pool the raw views, then normalise."""
+    enc = build_encoder(EncoderConfig(dim=16, depth=1, heads=2, mlp_dim=16, out_dim=8))
+    g = torch.Generator().manual_seed(0)
+    views = torch.randn(5, 4, 8, generator=g) * torch.tensor([1.0, 10.0, 0.1, 3.0])[None, :, None]  # unequal norms
+    mask = torch.ones(5, 4, dtype=torch.bool)
+    mask[0, 1] = False
+    torch.manual_seed(0)
+    tsmap = CrossViewObjective(enc, ground_dim=8, queue_size=4, pooling=pooling)
+    torch.manual_seed(0)
+    authors = CrossViewObjective(enc, ground_dim=8, queue_size=4, pooling=pooling, normalise_views=False)
+
+    def pool(v, m):  # brute force, one sample at a time
+        if pooling == "mean":
+            return v[m].mean(0)
+        w = torch.softmax(v[m] @ authors.pool.score.weight[0], 0)
+        return (w[:, None] * v[m]).sum(0)
+
+    for i in range(5):
+        raw = F.normalize(pool(views[i], mask[i]), dim=0)
+        unit = F.normalize(pool(F.normalize(views[i], dim=-1), mask[i]), dim=0)
+        torch.testing.assert_close(authors.embed_ground(views, mask)[i], raw)
+        torch.testing.assert_close(tsmap.embed_ground(views, mask)[i], unit)
+        assert not torch.allclose(raw, unit, atol=1e-3)

@@ -13,7 +13,7 @@ from tsmap_train.config import config_from_dict
 from tsmap.checkpoint import load_checkpoint
 from tsmap_train.export import load_model
 from tsmap_train.synthetic import CrossViewSpec, make_crossview
-from tsmap_train.trainer import lr_at, train
+from tsmap_train.trainer import build_objective, cycles_lr_at, lr_at, schedule, train
 
 TINY = {"dim": 32, "depth": 1, "heads": 4, "mlp_dim": 32, "out_dim": 16, "dropout": 0.2}
 
@@ -134,3 +134,101 @@ def test_learns_zero_shot_on_held_out_synthetic_pixels(tmp_path):
     assert report.value("lc", "top1", "descriptive", "monthly") >= 0.8
     assert report.value("lc", "recall@1_s2g", "-", "monthly") >= 0.8
     assert result.losses[-1] < result.losses[0] - 0.5
+
+
+# --- recipe: authors ----------------------------------------------------------------------------------------
+
+def _authors(out, **sections):
+    """The authors' recipe on the tiny model; accumulate 8 (theirs) on micro-batches of 8."""
+    doc = {"recipe": "authors", "data": {"store": "in-memory"}, "model": TINY, "objective": {"queue_size": 32},
+           "augment": {"name": "tsmixaug"}, "optim": {"lr": 3e-3, "batch_size": 8, "steps": 8},
+           "run": {"out": str(out), "checkpoint_every": 4, "log_every": 1, "threads": 1}}
+    for name, values in sections.items():
+        doc[name] = {**doc.get(name, {}), **values}
+    return config_from_dict(doc)
+
+
+def test_cycles_schedule_equals_torch_cosine_annealing_stepped_per_epoch():
+    model = torch.nn.Linear(1, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    per_epoch = 2.5  # e.g. 20 micro-batches per epoch, accumulate 8
+    for epoch in range(45):
+        for step in range(math.ceil(epoch * per_epoch), math.ceil((epoch + 1) * per_epoch)):
+            ours = cycles_lr_at(step, steps_per_epoch=per_epoch, anneal_epochs=10, warmup=0, base=1e-4)
+            assert ours == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9, abs=1e-15), (epoch, step)
+        opt.step()
+        sched.step()
+    # values at given steps: 1e-4 -> 0 at epoch 10 -> 1e-4 at epoch 20 (steps 25 and 50 here)
+    assert cycles_lr_at(25, steps_per_epoch=2.5, anneal_epochs=10, warmup=0, base=1e-4) == pytest.approx(0.0, abs=1e-15)
+    assert cycles_lr_at(50, steps_per_epoch=2.5, anneal_epochs=10, warmup=0, base=1e-4) == pytest.approx(1e-4)
+    assert cycles_lr_at(12, steps_per_epoch=2.5, anneal_epochs=10, warmup=0, base=1e-4) == pytest.approx(
+        0.5e-4 * (1 + math.cos(math.pi * 4 / 10)))
+    # their 100- and 300-epoch runs end near the top of a cycle: epochs 99 and 299 run at 97.6 % of the rate
+    for last in (99, 299):
+        assert cycles_lr_at(last, steps_per_epoch=1, anneal_epochs=10, warmup=0, base=1.0) == pytest.approx(0.9755, abs=1e-4)
+    # the paper's warm-up: linear over its steps, then the cycles start from the top
+    assert cycles_lr_at(4, steps_per_epoch=2.5, anneal_epochs=10, warmup=10, base=1.0) == pytest.approx(0.5)
+    assert cycles_lr_at(10, steps_per_epoch=2.5, anneal_epochs=10, warmup=10, base=1.0) == pytest.approx(1.0)
+    assert cycles_lr_at(35, steps_per_epoch=2.5, anneal_epochs=10, warmup=10, base=1.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_schedule_of_a_config_counts_the_samplers_epochs(tmp_path):
+    cfg = _authors(tmp_path, optim={"batch_size": 8, "accumulate": 2, "warmup_epochs": 1.0})  # 168 samples: 21 batches
+    lr = schedule(cfg, 168)
+    assert cfg.optim.steps_per_epoch(168) == 10.5 and cfg.optim.warmup(168) == 10
+    assert [lr(s) for s in (0, 9)] == pytest.approx([3e-4, 3e-3])
+    assert lr(10) == lr(20) == pytest.approx(3e-3) and lr(21) == pytest.approx(1.5e-3 * (1 + math.cos(math.pi / 10)))
+    default = _cfg(tmp_path)  # tsmap: warm-up 3 steps, one cosine over the 12
+    assert [schedule(default, 168)(s) for s in (0, 2, 12)] == pytest.approx([1e-3, 3e-3, 0.0])
+
+
+def test_authors_recipe_initialises_tokens_to_zero_and_decays_the_logit_scale(tmp_path):
+    authors = build_objective(_authors(tmp_path), ground_dim=16)
+    assert not authors.encoder.time_pos_encoding.any() and not authors.encoder.class_token.any()
+    assert authors.pool.kind == "attention" and not authors.normalise_views and authors.encoder.config.dropout == 0.2
+    tsmap = build_objective(_cfg(tmp_path), ground_dim=16)
+    assert 0.01 < float(tsmap.encoder.time_pos_encoding.detach().std()) < 0.03
+    assert tsmap.encoder.class_token.abs().min() > 0
+    samples = _samples()
+    runs = [(_authors(tmp_path / "a", optim={"steps": 1}), 0.01), (_cfg(tmp_path / "t", optim={"steps": 1}), 0.0)]
+    for cfg, scale_decay in runs:
+        state = torch.load(train(cfg, samples=samples).state, weights_only=True)
+        assert [g["weight_decay"] for g in state["optimizer"]["param_groups"]] == [0.01, scale_decay]
+
+
+def test_queue_is_updated_every_micro_batch_with_accumulation(tmp_path, monkeypatch):
+    from tsmap_train.objective import NegativeQueue
+
+    pushes = []
+    original = NegativeQueue.push
+    monkeypatch.setattr(NegativeQueue, "push", lambda self, g: (pushes.append(len(g)), original(self, g))[1])
+    samples = _samples()
+    optim = {"steps": 3, "accumulate": 4}
+    micro = train(_authors(tmp_path / "a", objective={"queue_size": 1000}, optim=optim), samples=samples)
+    assert pushes == [8] * 12  # 3 steps x 4 micro-batches of 8
+    state = torch.load(micro.state, weights_only=True)["objective"]
+    assert int(state["queue.ptr"]) == 96
+    pushes.clear()
+    per_step = _authors(tmp_path / "b", objective={"queue_size": 1000, "enqueue": "step"}, optim=optim)
+    step = train(per_step, samples=samples)
+    assert pushes == [32] * 3  # tsmap: once per optimiser step
+    assert micro.losses[0] != step.losses[0]  # already in step 0, micro-batches 2-4 meet the earlier ones as negatives
+
+
+@pytest.mark.parametrize("augment, amp", [("tsmixaug", "on"), ("tsmsdrop", "off")])  # on: bf16 autocast, on the CPU
+def test_authors_recipe_resumes_exactly(tmp_path, augment, amp):
+    samples = _samples()
+    sections = {"augment": {"name": augment}, "run": {"amp": amp}}
+    full = train(_authors(tmp_path / "full", **sections), samples=samples)
+    part = train(_authors(tmp_path / "part", **sections), samples=samples, stop_after=4)
+    resumed = train(_authors(tmp_path / "part", **sections), samples=samples, resume=True)
+    assert part.step == 4 and resumed.losses == full.losses and len(set(full.losses)) == 8
+    lrs = [json.loads(line)["lr"] for line in open(tmp_path / "full" / "train_log.jsonl")]
+    per_epoch = (len(samples) // 8) / 8  # micro-batches of 8, accumulate 8
+    expected = [1.5e-3 * (1 + math.cos(math.pi * math.floor(s / per_epoch) / 10)) for s in range(8)]
+    assert lrs == pytest.approx(expected, rel=1e-12)
+    assert lrs[0] == 3e-3 and len(set(lrs)) == 3
+    with pytest.raises(InputError, match="recipe"):
+        train(_cfg(tmp_path / "part", **{k: v for k, v in _authors(tmp_path).to_dict().items() if k == "model"}),
+              samples=samples, resume=True)

@@ -9,6 +9,10 @@ Example (every key optional except ``data.store`` and ``run.out``)::
     optim: {lr: 1.0e-4, weight_decay: 0.01, batch_size: 1024, accumulate: 1, epochs: 100, warmup_steps: 500}
     run: {out: runs/tsdrop, seed: 0, checkpoint_every: 1000, log_every: 50, device: auto, amp: auto}
     text: {clip_model: ViT-B-32, clip_pretrained: openai}               # the text model the ground side matches
+    recipe: tsmap                                                        # or authors: see RECIPES
+
+A recipe is a preset of defaults: ``recipe: authors`` fills in :data:`RECIPES` ``["authors"]`` for
+every key the file (or ``--set``) leaves out; keys given explicitly always win.
 """
 
 from __future__ import annotations
@@ -25,6 +29,24 @@ from tsmap.model import EncoderConfig
 from .augment import AugmentSpec
 from .objective import POOLINGS
 
+DEFAULT_EPOCHS = 100  #: when the config gives neither optim.steps nor optim.epochs (nor an optim section)
+ENQUEUES = ("step", "micro-batch")
+SCHEDULES = ("cosine", "cycles")
+TOKEN_INITS = ("normal", "zeros")
+
+#: Defaults each recipe sets (under explicit keys). "tsmap": the dataclass defaults, tsmap's fixes
+#: of the authors' bugs. "authors": their newest training where it is not a bug (README, Training).
+RECIPES: dict[str, dict[str, dict]] = {
+    "tsmap": {},
+    "authors": {
+        "model": {"dropout": 0.2},
+        "objective": {"pooling": "attention", "normalise_views": False, "enqueue": "micro-batch"},
+        "augment": {"drop_at_least_one": True, "spectral_gated": False, "median": "tokens"},
+        "optim": {"accumulate": 8, "schedule": "cycles", "anneal_epochs": 10, "decay_logit_scale": True,
+                  "token_init": "zeros"},
+    },
+}
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -38,10 +60,15 @@ class ObjectiveConfig:
     pooling: str = "mean"  #: ground-view pooling: mean or attention
     queue_size: int = 2048  #: K negatives in the queue (0 = none; then in_batch is required)
     in_batch: bool = False  #: also use the other samples of the batch as negatives
+    normalise_views: bool = True  #: L2-normalise each ground view before pooling (False: pool the raw views)
+    enqueue: str = "step"  #: push pooled ground embeddings to the queue after each "step" or "micro-batch"
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise InputError(f"objective.pooling {self.pooling!r} must be one of {', '.join(POOLINGS)}")
+        if self.enqueue not in ENQUEUES:
+            raise InputError(f"objective.enqueue {self.enqueue!r} must be one of {', '.join(ENQUEUES)}")
+        _booleans(self, "objective", "in_batch", "normalise_views")
         if self.queue_size < 0 or (self.queue_size == 0 and not self.in_batch):
             raise InputError("objective.queue_size must be >= 1, or 0 with in_batch: true")
 
@@ -54,10 +81,24 @@ class OptimConfig:
     accumulate: int = 1  #: micro-batches per optimiser step
     steps: int | None = None  #: optimiser steps (or give epochs)
     epochs: float | None = None  #: passes over the training split (converted to steps)
-    warmup_steps: int = 0  #: linear warm-up, then cosine decay to min_lr
+    warmup_steps: int = 0  #: linear warm-up, then the schedule
+    warmup_epochs: float = 0.0  #: the same in passes over the data (give at most one of the two)
     min_lr: float = 0.0
+    schedule: str = "cosine"  #: "cosine": one decay over the run, per step; "cycles": per epoch, see anneal_epochs
+    anneal_epochs: int = 10  #: cycles: epochs from lr down to min_lr, then as many back up (CosineAnnealingLR T_max)
+    decay_logit_scale: bool = False  #: apply weight decay to the learnable temperature too
+    token_init: str = "normal"  #: position rows and the prepended token: "normal" (std 0.02) or "zeros"
 
     def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"optim.schedule {self.schedule!r} must be one of {', '.join(SCHEDULES)}")
+        if self.token_init not in TOKEN_INITS:
+            raise InputError(f"optim.token_init {self.token_init!r} must be one of {', '.join(TOKEN_INITS)}")
+        if self.anneal_epochs < 1:
+            raise InputError("optim.anneal_epochs must be >= 1")
+        if self.warmup_epochs < 0 or (self.warmup_epochs and self.warmup_steps):
+            raise InputError("optim: give warmup_steps or warmup_epochs (>= 0), not both")
+        _booleans(self, "optim", "decay_logit_scale")
         if (self.steps is None) == (self.epochs is None):
             raise InputError("optim: give exactly one of steps or epochs")
         if self.batch_size < 1 or self.accumulate < 1 or (self.steps is not None and self.steps < 1):
@@ -72,6 +113,14 @@ class OptimConfig:
             return self.steps
         per_step = self.batch_size * self.accumulate
         return max(1, int(round(self.epochs * n_samples / per_step)))
+
+    def steps_per_epoch(self, n_samples: int) -> float:
+        """Optimiser steps per epoch of the sampler: n_samples // batch_size micro-batches (the rest is left out)."""
+        return (n_samples // self.batch_size) / self.accumulate
+
+    def warmup(self, n_samples: int) -> int:
+        """Warm-up length in optimiser steps."""
+        return self.warmup_steps or int(round(self.warmup_epochs * self.steps_per_epoch(n_samples)))
 
 
 @dataclass(frozen=True)
@@ -106,11 +155,14 @@ class TrainConfig:
     model: EncoderConfig = field(default_factory=EncoderConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=100))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=DEFAULT_EPOCHS))
     run: RunConfig = field(default_factory=RunConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    recipe: str = "tsmap"  #: the preset config_from_dict filled in (RECIPES); recorded with the run
 
     def __post_init__(self) -> None:
+        if not isinstance(self.recipe, str) or self.recipe not in RECIPES:
+            raise InputError(f"config: recipe {self.recipe!r} must be one of {', '.join(RECIPES)}")
         if not self.data.store:
             raise InputError("config: data.store is required (the training store from `tsmap prepare`)")
         if not self.run.out:
@@ -122,17 +174,26 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-_SECTIONS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_SECTIONS = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "recipe"}
 
 
 def config_from_dict(doc: dict, *, where: str = "config") -> TrainConfig:
     """Validate a parsed YAML mapping into a :class:`TrainConfig`; unknown keys are errors."""
     if not isinstance(doc, dict):
-        raise InputError(f"{where}: must be a mapping of sections ({', '.join(_SECTIONS)})")
+        raise InputError(f"{where}: must be a mapping of sections ({', '.join(_SECTIONS)}) and optionally recipe")
+    doc = dict(doc)
+    recipe = doc.pop("recipe", "tsmap")
+    if not isinstance(recipe, str) or recipe not in RECIPES:
+        raise InputError(f"{where}: recipe {recipe!r} must be one of {', '.join(RECIPES)}")
     unknown = set(doc) - set(_SECTIONS)
     if unknown:
-        raise InputError(f"{where}: unknown section(s) {sorted(unknown)}; known: {', '.join(_SECTIONS)}")
-    kwargs = {}
+        raise InputError(f"{where}: unknown section(s) {sorted(unknown)}; known: {', '.join(_SECTIONS)}, recipe")
+    for name, preset in RECIPES[recipe].items():
+        if name == "optim" and name not in doc:
+            doc[name] = {"epochs": DEFAULT_EPOCHS}
+        value = doc.get(name) or {}
+        doc[name] = {**preset, **value} if isinstance(value, dict) else value
+    kwargs = {"recipe": recipe}
     for name, value in doc.items():
         cls = _section_class(name)
         value = value or {}
@@ -149,7 +210,7 @@ def config_from_dict(doc: dict, *, where: str = "config") -> TrainConfig:
         except (TypeError, ValueError) as exc:
             raise InputError(f"{where}: section {name!r}: {exc}") from None
     if "optim" not in kwargs:
-        kwargs["optim"] = OptimConfig(epochs=100)
+        kwargs["optim"] = OptimConfig(epochs=DEFAULT_EPOCHS)
     try:
         return TrainConfig(**kwargs)
     except InputError:
@@ -173,14 +234,25 @@ def load_config(path: str | os.PathLike, *, overrides: list[str] = ()) -> TrainC
 
 def apply_overrides(doc: dict, overrides) -> dict:
     """``section.key=value`` strings (value parsed as YAML) applied to a config mapping."""
-    doc = {k: dict(v or {}) for k, v in (doc or {}).items()} if isinstance(doc, dict) else doc
+    if isinstance(doc, dict):
+        doc = {k: (v if k == "recipe" else dict(v or {})) for k, v in doc.items()}
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.partition(".")
+        if sep and key == "recipe":
+            doc["recipe"] = yaml.safe_load(raw)
+            continue
         if not sep or not dot or not name:
-            raise InputError(f"override {item!r} must look like section.key=value (e.g. optim.steps=100)")
+            raise InputError(f"override {item!r} must look like section.key=value (e.g. optim.steps=100) "
+                             "or recipe=NAME")
         doc.setdefault(section, {})[name] = yaml.safe_load(raw)
     return doc
+
+
+def _booleans(obj, section: str, *names: str) -> None:
+    for name in names:
+        if not isinstance(getattr(obj, name), bool):
+            raise InputError(f"{section}.{name} must be true or false, got {getattr(obj, name)!r}")
 
 
 def _coerce(cls, value: dict) -> dict:

@@ -5,7 +5,10 @@ embeddings g (B, D), the logits of sample i are ``[s_i . g_i, s_i . q_1, ..., s_
 (plus ``s_i . g_j`` for the other samples j of the batch with ``in_batch``), and the loss is the
 cross-entropy with the positive as target. ``t`` is a learnable log-temperature, initialised to
 log(1 / 0.07) and clamped to [0, ln 100]. The queue holds the K most recent pooled ground
-embeddings (a ring buffer, random unit vectors at first); it is updated after each optimiser step.
+embeddings (a ring buffer, random unit vectors at first); the trainer updates it after each
+optimiser step, or after each micro-batch (``objective.enqueue``). Ground views are L2-normalised
+each before pooling (tsmap) or pooled raw (``normalise_views=False``, the authors'); the pooled
+vector is L2-normalised either way.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .augment import encode
 
 POOLINGS = ("mean", "attention")
 MAX_LOGIT_SCALE = math.log(100.0)
@@ -62,7 +67,7 @@ class CrossViewObjective(nn.Module):
     """The satellite encoder plus everything the loss needs (pooling, temperature, queue)."""
 
     def __init__(self, encoder: nn.Module, *, ground_dim: int, pooling: str = "mean", queue_size: int = 2048,
-                 in_batch: bool = False, seed: int = 0) -> None:
+                 in_batch: bool = False, normalise_views: bool = True, seed: int = 0) -> None:
         super().__init__()
         out_dim = encoder.config.out_dim
         if out_dim != ground_dim:
@@ -75,14 +80,20 @@ class CrossViewObjective(nn.Module):
         self.queue = NegativeQueue(max(queue_size, 1), ground_dim, generator=torch.Generator().manual_seed(seed))
         self.use_queue = queue_size >= 1
         self.in_batch = in_batch
+        self.normalise_views = normalise_views
 
     def embed_ground(self, views: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, V, D) views -> (B, D) unit vectors."""
-        return F.normalize(self.pool(F.normalize(views, dim=-1) * mask[..., None], mask), dim=-1)
+        if self.normalise_views:
+            views = F.normalize(views, dim=-1)
+        return F.normalize(self.pool(views * mask[..., None], mask), dim=-1)
 
-    def forward(self, x, valid, views, view_mask) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss (scalar) and the pooled ground embeddings (B, D) to enqueue after the step."""
-        s = F.normalize(self.encoder(x, valid).float(), dim=-1)
+    def forward(self, x, valid, views, view_mask, single=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss (scalar) and the pooled ground embeddings (B, D) to enqueue.
+
+        ``single`` (B,) bool: samples the encoder sees as one median token (:func:`augment.encode`).
+        """
+        s = F.normalize(encode(self.encoder, x, valid, single).float(), dim=-1)
         with torch.autocast(device_type=s.device.type, enabled=False):  # the loss in fp32 under AMP
             g = self.embed_ground(views.float(), view_mask)
             loss = info_nce(s, g, self.queue.items if self.use_queue else None, self.logit_scale, in_batch=self.in_batch)

@@ -55,6 +55,44 @@ def lr_at(step: int, *, total: int, warmup: int, base: float, minimum: float = 0
     return minimum + 0.5 * (base - minimum) * (1 + math.cos(math.pi * progress))
 
 
+def cycles_lr_at(step: int, *, steps_per_epoch: float, anneal_epochs: int, warmup: int, base: float,
+                 minimum: float = 0.0) -> float:
+    """The authors' schedule: ``CosineAnnealingLR(T_max=anneal_epochs)`` stepped once per epoch.
+
+    After a linear warm-up (none in their code), the rate is constant within an epoch and follows
+    ``minimum + (base - minimum) (1 + cos(pi e / anneal_epochs)) / 2`` for epoch e counted from the end
+    of the warm-up: down to ``minimum`` in ``anneal_epochs`` epochs, back up in as many, and so on.
+    """
+    if step < warmup:
+        return base * (step + 1) / warmup
+    epoch = math.floor((step - warmup) / steps_per_epoch + 1e-9)
+    return minimum + 0.5 * (base - minimum) * (1 + math.cos(math.pi * epoch / anneal_epochs))
+
+
+def schedule(cfg: TrainConfig, n_samples: int):
+    """``lr(step)`` of the configured schedule for a run over ``n_samples`` training samples."""
+    o = cfg.optim
+    total, warmup = o.total_steps(n_samples), o.warmup(n_samples)
+    if o.schedule == "cycles":
+        per_epoch = o.steps_per_epoch(n_samples)
+        return lambda step: cycles_lr_at(step, steps_per_epoch=per_epoch, anneal_epochs=o.anneal_epochs, warmup=warmup,
+                                         base=o.lr, minimum=o.min_lr)
+    return lambda step: lr_at(step, total=total, warmup=warmup, base=o.lr, minimum=o.min_lr)
+
+
+def build_objective(cfg: TrainConfig, *, ground_dim: int) -> CrossViewObjective:
+    """The encoder (initialised as ``optim.token_init`` says) inside the objective, seeded by ``run.seed``."""
+    torch.manual_seed(cfg.run.seed)
+    encoder = build_encoder(cfg.model, seed=cfg.run.seed)
+    if cfg.optim.token_init == "zeros":  # the authors' init of the position rows and the prepended token
+        with torch.no_grad():
+            encoder.time_pos_encoding.zero_()
+            encoder.class_token.zero_()
+    o = cfg.objective
+    return CrossViewObjective(encoder, ground_dim=ground_dim, pooling=o.pooling, queue_size=o.queue_size,
+                              in_batch=o.in_batch, normalise_views=o.normalise_views, seed=cfg.run.seed)
+
+
 def prepare_inputs(samples: Samples, preprocessing: Preprocessing) -> dict[str, torch.Tensor]:
     """Normalised inputs ``x`` (N, T, C, P, P) (0 where missing), ``valid`` (N, T), ground views and mask."""
     s2 = np.moveaxis(samples.s2, 2, -1)  # bands last for the normalisation
@@ -109,12 +147,9 @@ def _train(cfg: TrainConfig, resume, samples, stop_after) -> TrainResult:
         raise InputError(f"model.out_dim ({cfg.model.out_dim}) must equal the ground embedding size "
                          f"({samples.ground.shape[-1]}) of the training data")
 
-    torch.manual_seed(cfg.run.seed)
-    objective = CrossViewObjective(
-        build_encoder(cfg.model, seed=cfg.run.seed), ground_dim=samples.ground.shape[-1], pooling=cfg.objective.pooling,
-        queue_size=cfg.objective.queue_size, in_batch=cfg.objective.in_batch, seed=cfg.run.seed,
-    ).to(device)
+    objective = build_objective(cfg, ground_dim=samples.ground.shape[-1]).to(device)
     objective.train()
+    lr_of = schedule(cfg, n)
     optimizer = _optimizer(objective, cfg)
     start, losses = 0, []
     if resume:
@@ -129,7 +164,7 @@ def _train(cfg: TrainConfig, resume, samples, stop_after) -> TrainResult:
         for step in range(start, end):
             if step == start + 1:
                 timed_from = time.perf_counter()
-            lr = lr_at(step, total=total, warmup=cfg.optim.warmup_steps, base=cfg.optim.lr, minimum=cfg.optim.min_lr)
+            lr = lr_of(step)
             loss = _step(objective, optimizer, data, sampler, step, lr, cfg, amp)
             losses.append(loss)
             if not math.isfinite(loss):
@@ -173,15 +208,19 @@ def _step(objective, optimizer, data, sampler, step, lr, cfg: TrainConfig, amp) 
     accum = cfg.optim.accumulate
     for micro in range(accum):
         idx = sampler.indices(step * accum + micro).to(data["x"].device)
-        x, valid, _ = augment(data["x"][idx], data["valid"][idx], cfg.augment, gen)
+        aug = augment(data["x"][idx], data["valid"][idx], cfg.augment, gen)
         with amp:
-            loss, g = objective(x, valid, data["views"][idx], data["view_mask"][idx])
+            loss, g = objective(aug.x, aug.valid, data["views"][idx], data["view_mask"][idx], aug.single)
         (loss / accum).backward()
-        pooled.append(g)
+        if cfg.objective.enqueue == "micro-batch":  # the next micro-batch already sees these negatives
+            objective.queue.push(g)
+        else:
+            pooled.append(g)
         total += float(loss.detach()) / accum
     optimizer.step()
     objective.clamp_temperature()
-    objective.queue.push(torch.cat(pooled))
+    if pooled:
+        objective.queue.push(torch.cat(pooled))
     return total
 
 
@@ -207,9 +246,10 @@ def _step_seed(seed: int, step: int) -> int:
 
 def _optimizer(objective: CrossViewObjective, cfg: TrainConfig) -> torch.optim.Optimizer:
     decay = [p for n, p in objective.named_parameters() if n != "logit_scale"]
+    scale_decay = cfg.optim.weight_decay if cfg.optim.decay_logit_scale else 0.0
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.optim.weight_decay},
-         {"params": [objective.logit_scale], "weight_decay": 0.0}],
+         {"params": [objective.logit_scale], "weight_decay": scale_decay}],
         lr=cfg.optim.lr,
     )
 
@@ -256,12 +296,17 @@ def _load_state(path, cfg, objective, optimizer, device) -> tuple[int, list[floa
 
 
 def _tuples(doc: dict) -> dict:
-    return {k: {kk: (tuple(vv) if isinstance(vv, list) else vv) for kk, vv in v.items()} for k, v in doc.items()}
+    return {k: ({kk: (tuple(vv) if isinstance(vv, list) else vv) for kk, vv in v.items()} if isinstance(v, dict) else v)
+            for k, v in doc.items()}
 
 
 def _differences(a: dict, b: dict, *, ignore: set) -> list[str]:
     out = []
     for section in a:
+        if not isinstance(a[section], dict):  # recipe
+            if a[section] != b.get(section):
+                out.append(section)
+            continue
         for key in a[section]:
             if (section, key) not in ignore and _plain(a[section][key]) != _plain(b[section].get(key)):
                 out.append(f"{section}.{key}")
