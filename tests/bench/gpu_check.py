@@ -115,7 +115,7 @@ def pipeline(device: str, quick: bool) -> dict:
     import tsmap
     from tsmap.synthetic import make_scene
 
-    size, tile, workers = (64, 32, 2) if quick else (512, 128, 8)
+    size, tile, workers = (64, 32, 2) if quick else (384, 128, 8)
     with tempfile.TemporaryDirectory() as tmp:
         scene = make_scene(os.path.join(tmp, "scene"), size=size)
         query = tsmap.Query.for_year(scene.grid.lonlat_bbox(), scene.year)
