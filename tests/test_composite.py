@@ -68,17 +68,88 @@ def test_quarterly_and_annual(cube):
     np.testing.assert_allclose(a[0, :, 2, 2], np.median(values[clear, :, 2, 2], axis=0), rtol=1e-6)
 
 
-def test_authors_rule(cube):
-    da, values, scl, month = cube
-    out = composite(da, CompositeSpec(rule="authors")).compute()["s2"].values
-    y, x = 2, 1
-    v = np.where((scl[:, y, x] >= 9)[:, None], 0.0, values[:, :, y, x])
-    for m in range(12):
-        np.testing.assert_allclose(out[m, :, y, x], np.median(v[month == m], axis=0) + 1, rtol=1e-6)
-    # a month without acquisitions takes the year's median
-    da_gap = da.isel(time=np.flatnonzero(month != 4))
-    gap = composite(da_gap, CompositeSpec(rule="authors")).compute()["s2"].values
-    np.testing.assert_allclose(gap[4, :, y, x], np.median(v[month != 4], axis=0) + 1, rtol=1e-6)
+def _torch_median(a):
+    import torch
+
+    return torch.median(torch.from_numpy(np.asarray(a, np.float32)), dim=0).values.numpy()
+
+
+def _authors_reference(values, scl, month, *, periods=12, median=_torch_median):
+    """The authors' compositing, pixel by pixel with torch.median (their median), from the facts:
+    SCL >= 9 set to 0 and kept, no-data (SCL NaN) left out, empty month = median of the year, +1;
+    quarters and the year are medians of the 12 monthly composites."""
+    t, b, h, w = values.shape
+    out = np.zeros((periods, b, h, w), np.float32)
+    for y in range(h):
+        for x in range(w):
+            present = ~np.isnan(scl[:, y, x])
+            obs = np.where((scl[:, y, x] >= 9)[:, None], 0.0, values[:, :, y, x]).astype(np.float32)
+            year = median(obs[present]) if present.any() else np.full(b, np.nan, np.float32)
+            months = np.stack([median(obs[present & (month == m)]) if (present & (month == m)).any() else year for m in range(12)])
+            months = months + np.float32(1)
+            group = 12 // periods
+            out[:, :, y, x] = np.stack([median(months[q * group : (q + 1) * group]) for q in range(periods)])
+    return out
+
+
+@pytest.fixture()
+def uneven_year():
+    """0-6 acquisitions per month (even and odd counts, empty months), with clear, shadow (3, kept by
+    the authors), cloud (8, 9, 10), snow (11) and no-data (NaN) observations."""
+    rng = np.random.default_rng(7)
+    counts = [2, 1, 4, 0, 3, 6, 2, 5, 0, 2, 1, 4]
+    times = [dt.datetime(2023, m + 1, 1 + 4 * i) for m, c in enumerate(counts) for i in range(c)]
+    values = rng.integers(100, 4000, size=(len(times), 10, 4, 5)).astype(np.float32)
+    scl = rng.choice([4, 4, 5, 6, 3, 8, 9, 10, 11], size=(len(times), 4, 5)).astype(np.float32)
+    scl[rng.random(scl.shape) < 0.1] = np.nan
+    scl[:, 3, 4] = 9  # always cloudy: every composite is 0 + 1
+    scl[:, 0, 0] = np.nan  # never observed: NaN throughout
+    return _cube(values, scl, times), values, scl, np.array([t.month - 1 for t in times])
+
+
+@pytest.mark.parametrize("periods", [12, 4, 1])
+def test_authors_rule_equals_torch_median_pixel_by_pixel(uneven_year, periods):
+    da, values, scl, month = uneven_year
+    out = composite(da, CompositeSpec(rule="authors", periods=periods)).compute()["s2"].values
+    want = _authors_reference(values, scl, month, periods=periods)
+    np.testing.assert_array_equal(out, want)
+    assert np.isnan(out[:, :, 0, 0]).all() and (out[:, :, 3, 4] == 1).all()
+    # the lower median really matters here: the usual median differs in many values (even counts)
+    usual = _authors_reference(values, scl, month, periods=periods, median=lambda a: np.median(a, axis=0))
+    assert (out != usual).sum() > 0.1 * np.isfinite(out).sum()
+
+
+def test_authors_month_of_one_clear_and_one_cloudy_acquisition_is_one():
+    times = [dt.datetime(2023, 1, 3), dt.datetime(2023, 1, 13)] + [dt.datetime(2023, m, 5) for m in range(2, 13)]
+    values = np.full((len(times), 10, 1, 1), 1200, np.float32)
+    scl = np.full((len(times), 1, 1), 4, np.float32)
+    scl[1] = 9
+    out = composite(_cube(values, scl, times), CompositeSpec(rule="authors")).compute()["s2"].values
+    assert out[0, 0, 0, 0] == 1.0  # the lower median of (0, 1200) is 0, plus 1 (the usual median gives 601)
+    assert (out[1:] == 1201).all()
+
+
+def test_authors_quarters_are_medians_of_monthly_composites_not_of_acquisitions():
+    # Jan: three clear 1000s; Feb: one 2000; Mar: one 3000. Acquisitions of Q1 -> median 1000;
+    # monthly composites (1001, 2001, 3001) -> median 2001, the authors' quarterly input.
+    times = [dt.datetime(2023, 1, d) for d in (2, 12, 22)] + [dt.datetime(2023, m, 5) for m in range(2, 13)]
+    values = np.array([1000, 1000, 1000] + [1000 * m for m in range(2, 13)], np.float32)
+    values = np.broadcast_to(values[:, None, None, None], (len(times), 10, 1, 1)).copy()
+    scl = np.full((len(times), 1, 1), 4, np.float32)
+    q = composite(_cube(values, scl, times), CompositeSpec(rule="authors", periods=4)).compute()
+    assert q["s2"].values[:, 0, 0, 0].tolist() == [2001, 5001, 8001, 11001]
+    a = composite(_cube(values, scl, times), CompositeSpec(rule="authors", periods=1)).compute()["s2"].values
+    assert a[0, 0, 0, 0] == 6001  # lower median of 1001..12001 (the 6th of 12)
+    assert q["valid_periods"].values[0, 0] == 4
+    clean = composite(_cube(values, scl, times), CompositeSpec(rule="clean", periods=4)).compute()["s2"].values
+    assert clean[0, 0, 0, 0] == 1000  # the clean rule keeps medians of the quarter's acquisitions
+
+
+def test_clean_rule_keeps_the_usual_median():
+    times = [dt.datetime(2023, 1, 3), dt.datetime(2023, 1, 13)]
+    values = np.stack([np.full((10, 1, 1), 1000, np.float32), np.full((10, 1, 1), 1200, np.float32)])
+    out = composite(_cube(values, np.full((2, 1, 1), 4, np.float32), times), CompositeSpec(rule="clean")).compute()
+    assert out["s2"].values[0, 0, 0, 0] == 1100
 
 
 def test_composite_is_lazy(cube, no_compute):
@@ -172,3 +243,43 @@ def test_bad_spec_options():
         CompositeSpec(mask_classes=[3, 12])
     with pytest.raises(InputError, match="unknown fill 'mean'; choose one of none, year-median"):
         CompositeSpec(fill="mean")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 7, 16, 31, 64, 65, 73])
+def test_lower_nanmedian_equals_torch_median_of_the_present_values(n):
+    import torch
+
+    from tsmap.composite import lower_nanmedian
+
+    rng = np.random.default_rng(n)
+    a = rng.integers(0, 50, size=(n, 3, 40)).astype(np.float32)  # many ties
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[:, 0, 0] = np.nan  # nothing present
+    got = lower_nanmedian(a.copy())
+    want = np.full(a.shape[1:], np.nan, np.float32)
+    for i, j in np.ndindex(*a.shape[1:]):
+        present = a[:, i, j][~np.isnan(a[:, i, j])]
+        if present.size:
+            want[i, j] = torch.median(torch.from_numpy(present)).item()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_authors_rule_on_a_real_cloudy_series_equals_torch_median():
+    """Real eo-learn NDVI dates and cloud mask (2017, irregular dates): the authors' composite and
+    quarters equal the pixel-by-pixel torch.median reference."""
+    import json
+
+    from .conftest import shared_path
+
+    root = shared_path("data", "eo-learn_TestEOPatch")
+    ndvi = np.load(root / "data" / "NDVI.npy")[..., 0][:, 40:52, 40:52]
+    clm = np.load(root / "mask" / "CLM.npy")[..., 0].astype(bool)[:, 40:52, 40:52]
+    times = pd.to_datetime(json.loads((root / "timestamps.json").read_text()))
+    year = times.year == 2017
+    values = np.repeat(1000 + 3000 * ndvi[year][:, None], 10, axis=1).astype(np.float32)
+    scl = np.where(clm[year], 9, 4).astype(np.float32)
+    month = times[year].month.values - 1
+    da = _cube(values, scl, times[year]).chunk({"y": 6, "x": 6})
+    for periods in (12, 4):
+        out = composite(da, CompositeSpec(rule="authors", periods=periods)).compute()["s2"].values
+        np.testing.assert_array_equal(out, _authors_reference(values, scl, month, periods=periods))

@@ -17,14 +17,18 @@ DATES = [dt.date(2018, m, d) for m in (1, 2, 4, 5, 6, 7, 8, 10, 12) for d in (3,
 
 
 def _reference_composite(dn, scl, dates):
-    """The authors' monthly rule written out in numpy: zeros where SCL >= 9 take part in the median,
-    an empty month takes the median of the whole year, then +1."""
+    """The authors' monthly rule written out in numpy: zeros where SCL >= 9 take part in the median
+    (torch.median's: the lower middle value), an empty month takes the median of the whole year, then +1."""
     vals = np.where(scl[:, None] >= 9, 0, dn).astype(np.float64)
     months = np.array([d.month for d in dates])
     out = np.empty((12,) + dn.shape[1:])
+
+    def lower_median(a):
+        return np.sort(a, axis=0)[(len(a) - 1) // 2]
+
     for m in range(12):
         sel = months == m + 1
-        out[m] = np.median(vals[sel], axis=0) if sel.any() else np.median(vals, axis=0)
+        out[m] = lower_median(vals[sel]) if sel.any() else lower_median(vals)
     return out + 1
 
 
@@ -160,5 +164,5 @@ def test_photos_instead_of_embeddings(files, tmp_path):
     s = read_store(str(tmp_path / "p.zarr"))
     assert list(s.point_id) == ["40683280", "40683281"] and s.ground.shape == (2, 4, 512)
     assert s.ground_valid.tolist() == [[True, True, False, False], [False, False, True, False]]
-    assert np.abs(s.ground[0, 0]).sum() > 0 and "photos:photos:ViT-B-32/none" == s.attrs["ground_source"]
+    assert np.abs(s.ground[0, 0]).sum() > 0 and "photos:photos:ViT-B-32-quickgelu/none" == s.attrs["ground_source"]
     assert {d["point_id"] for d in report.dropped} >= {"40683282", "40683283"}  # no photos for these

@@ -6,15 +6,22 @@ Two masking rules exist, each with a configurable set of masked SCL classes:
   no data (0), saturated/defective (1), cloud shadow (3), cloud medium (8) and high (9) probability,
   cirrus (10), and snow/ice (11) unless ``keep_snow``. Missing periods stay NaN.
 * ``"authors"`` — the rule the published TimeSenCLIP checkpoint was trained with: masked
-  observations (SCL >= 9: 9, 10, 11) become 0 *and take part in the median*, a period without
-  acquisitions takes the median of the whole year, and 1 is added to the composite.
+  observations (SCL >= 9: 9, 10, 11) become 0 *and take part in the median*, a month without
+  acquisitions takes the median of the whole year, and 1 is added to the composite. Every median
+  is ``torch.median``'s, as in the authors' code: the LOWER median, sorted element ``(n - 1) // 2``
+  of the n non-missing values (one clear 1200 and one cloudy 0 give 0, not 600). Quarterly and
+  annual steps are lower medians of the 12 monthly composites (after the +1), not of all the
+  acquisitions of the quarter or year.
 
-``fill="year-median"`` (the authors' fill) can be chosen with either rule. ``valid_periods`` always
-counts the periods with at least one observation that is not masked (clear).
+The ``clean`` rule takes the usual median (the mean of the two middle values for even counts) of
+all clear acquisitions of each period. ``fill="year-median"`` (the authors' fill) can be chosen with
+either rule, with that rule's median. ``valid_periods`` always counts the periods with at least one
+observation that is not masked (clear).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -94,8 +101,8 @@ def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.D
     least one clear observation. One task per spatial chunk; it needs about twice the chunk's input.
     """
     cube = _ordered(cube)
-    period = (cube[TIME].dt.month.values - 1) * spec.periods // 12
-    kw = {"period": period, "n": spec.periods, "masked": spec.masked, "authors": spec.rule == "authors", "fill": spec.fills}
+    month = cube[TIME].dt.month.values - 1
+    kw = {"month": month, "n": spec.periods, "masked": spec.masked, "authors": spec.rule == "authors", "fill": spec.fills}
     n_planes = spec.periods * len(SPECTRAL_NAMES)
     data = cube.data
     if cube.chunks is None:
@@ -122,11 +129,60 @@ def _ordered(cube: xr.DataArray) -> xr.DataArray:
 
 
 def _nanmedian(a: np.ndarray) -> np.ndarray:
+    """The usual median along axis 0 of the non-NaN values (mean of the two middle ones for even counts)."""
     import bottleneck
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return bottleneck.nanmedian(a, axis=0)
+
+
+def lower_nanmedian(a: np.ndarray) -> np.ndarray:
+    """``torch.median``'s rule along axis 0: sorted element ``(n - 1) // 2`` of the n non-NaN values; NaN when n = 0.
+
+    Scrambles ``a`` (give it a scratch array). Up to 64 values per pixel it sorts with a sorting
+    network of element-wise min/max over whole planes (2-5x faster than ``np.sort`` along axis 0,
+    and no extra copy); longer series are sorted along a contiguous axis.
+    """
+    nan = np.isnan(a)
+    n = a.shape[0] - np.count_nonzero(nan, axis=0)
+    k = (np.maximum(n, 1) - 1) // 2
+    if k.size == 0:  # no pixels
+        return np.empty(a.shape[1:], a.dtype)
+    if a.shape[0] > 64:
+        lanes = np.moveaxis(a, 0, -1).copy()
+        lanes.sort(axis=-1)  # NaN sorts last
+        return np.take_along_axis(lanes, k[..., None], axis=-1)[..., 0]
+    np.copyto(a, np.float32(np.inf), where=nan)  # missing values sort last
+    rows = list(a)
+    spare = np.empty_like(rows[0])
+    for i, j in _sorting_network(len(rows)):
+        np.minimum(rows[i], rows[j], out=spare)
+        np.maximum(rows[i], rows[j], out=rows[j])
+        rows[i], spare = spare, rows[i]
+    out = rows[int(k.max())].copy()
+    for v in range(int(k.min()), int(k.max())):
+        np.copyto(out, rows[v], where=k == v)
+    out[n == 0] = np.nan
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Comparator pairs (i, j), i < j, that sort n values: Batcher's merge exchange (Knuth, TAOCP 5.2.2 M)."""
+    if n < 2:
+        return ()
+    pairs, t = [], (n - 1).bit_length()
+    p = 1 << (t - 1)
+    while p:
+        q, r, d = 1 << (t - 1), 0, p
+        while True:
+            pairs += [(i, i + d) for i in range(n - d) if i & p == r]
+            if q == p:
+                break
+            d, q, r = q - p, q >> 1, p
+        p >>= 1
+    return tuple(pairs)
 
 
 def _observations(block: np.ndarray, authors: bool, masked) -> np.ndarray:
@@ -139,30 +195,52 @@ def _observations(block: np.ndarray, authors: bool, masked) -> np.ndarray:
     return np.where(np.isin(scl, masked) | np.isnan(scl), np.float32(np.nan), block[:, :-1])
 
 
-def _composite_block(block, *, period, n, masked, authors, fill):
+def _composite_block(block, *, month, n, masked, authors, fill):
     """(time, 11, y, x) -> (n * 10 + 1, y, x): the n x 10 composite planes, then the clear-period count.
 
-    Works period by period, so besides the block it holds only one period's observations (and,
-    with ``fill``, one year's worth once).
+    Works month group by month group, so besides the block it holds one period's observations (and,
+    with ``fill``, the year's observations of the pixels that have an empty period).
     """
-    out = np.full((n, block.shape[1] - 1) + block.shape[2:], np.nan, dtype=np.float32)
-    counts = np.zeros((1,) + block.shape[2:], dtype=np.float32)
-    for p in range(n):
-        sel = np.flatnonzero(period == p)
+    steps = 12 if authors else n  # authors: quarters and the year are medians of the 12 monthly composites
+    median = lower_nanmedian if authors else _nanmedian
+    out = np.full((steps, block.shape[1] - 1) + block.shape[2:], np.nan, dtype=np.float32)
+    clear = np.zeros((steps,) + block.shape[2:], dtype=bool)
+    for p in range(steps):
+        sel = np.flatnonzero(month * steps // 12 == p)
         if sel.size:
             part = block[sel]
-            out[p] = _nanmedian(_observations(part, authors, masked))
+            out[p] = median(_observations(part, authors, masked))
             scl = part[:, -1]
-            counts[0] += (~np.isnan(scl) & ~np.isin(scl, masked)).any(axis=0)
-    if fill and np.isnan(out).any():
-        year = _nanmedian(_observations(block, authors, masked))
-        np.copyto(out, np.broadcast_to(year, out.shape), where=np.isnan(out))
+            clear[p] = (~np.isnan(scl) & ~np.isin(scl, masked)).any(axis=0)
+    if fill:
+        _fill_from_year(out, block, median, authors=authors, masked=masked)
     if authors:
         out += np.float32(1.0)
+    if steps != n:
+        group = steps // n
+        out = np.stack([lower_nanmedian(out[q * group : (q + 1) * group]) for q in range(n)])
+        clear = clear.reshape((n, group) + clear.shape[1:]).any(axis=1)
+    counts = clear.sum(axis=0, dtype=np.float32)[None]
     result = np.concatenate([out.reshape((-1,) + block.shape[2:]), counts])
-    del out, counts
+    del out, counts, clear
     release_freed_memory()
     return result
+
+
+def _fill_from_year(out: np.ndarray, block: np.ndarray, median, *, authors: bool, masked) -> None:
+    """Empty periods of ``out`` (steps, 10, y, x) take the median of all the year's observations, in place.
+
+    Only the pixels with an empty period are gathered, so a dense year costs nothing here.
+    """
+    flat = np.flatnonzero(np.isnan(out).any(axis=(0, 1)))
+    if flat.size == 0:
+        return
+    pixels = np.take(block.reshape(block.shape[:2] + (-1,)), flat, axis=2)  # (time, 11, pixels)
+    year = median(_observations(pixels, authors, masked))  # (10, pixels)
+    planes = out.reshape(out.shape[:2] + (-1,))  # a view: writing it fills ``out``
+    holes = planes[:, :, flat]
+    np.copyto(holes, np.broadcast_to(year, holes.shape), where=np.isnan(holes))
+    planes[:, :, flat] = holes
 
 
 def release_freed_memory() -> None:
