@@ -1,6 +1,11 @@
+import argparse
 import json
 import os
 import pickle
+import shlex
+import subprocess
+import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -8,10 +13,12 @@ from safetensors.torch import load_file, save_file
 
 from tsmap import checkpoint as ckpt_mod
 from tsmap.checkpoint import AUTHORS_HF, convert_checkpoint, load_authors_checkpoint, load_checkpoint, load_encoder, parse_hf
-from tsmap.checkpoint_format import read_checkpoint, read_metadata, save_checkpoint, weights_sha256
+from tsmap.checkpoint_format import metadata_sha256, read_checkpoint, read_metadata, save_checkpoint, weights_sha256
+from tsmap.encoder_spec import EncoderSpec
 from tsmap.errors import InputError, ModelError
 from tsmap.model import EncoderConfig, build_encoder
 from tsmap.preprocess import AUTHORS, Preprocessing
+from tsmap.text_model import AUTHORS_TEXT_MODEL
 
 SMALL = EncoderConfig(dim=64, depth=2, heads=8, mlp_dim=32, out_dim=16)
 
@@ -38,12 +45,100 @@ def test_authors_layouts_load(tmp_path, wrap):
     torch.testing.assert_close(_outputs(loaded, 5), _outputs(model, 5), atol=0, rtol=0)
     m2, prep = load_encoder(tmp_path / "w.ckpt")
     assert prep.patch == 5 and prep.composite.rule == "authors" and prep.lo == AUTHORS.lo
+    assert m2.config == EncoderConfig(patch=5, annual_position="first")  # a single step takes row 0, as theirs
 
 
-def test_shapes_define_the_model(tmp_path):
+def test_other_architectures_need_an_explicit_config(tmp_path):
     model = build_encoder(SMALL, seed=1)
     torch.save(model.state_dict(), tmp_path / "small.ckpt")
-    assert load_authors_checkpoint(tmp_path / "small.ckpt").config == SMALL
+    with pytest.raises(ModelError, match=r"not a published TimeSenCLIP architecture: dim 64 \(published: 512\); mlp_dim 32"):
+        load_authors_checkpoint(tmp_path / "small.ckpt")
+    loaded = load_authors_checkpoint(tmp_path / "small.ckpt", config=SMALL)
+    assert loaded.config == SMALL
+    torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
+    with pytest.raises(ModelError, match=r"shape mismatches"):  # an explicit config must still fit the weights
+        load_encoder(tmp_path / "small.ckpt", config=replace(SMALL, mlp_dim=48))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda s: {k: v for k, v in s.items() if not k.startswith("transformer.layers.5.")},
+         r"transformer layers \[0, 1, 2, 3, 4\] \(published: 0..5\)"),
+        (lambda s: {k: v for k, v in s.items() if not k.startswith("transformer.layers.2.")},
+         r"transformer layers \[0, 1, 3, 4, 5\] \(published: 0..5\)"),
+        (lambda s: s | {"time_pos_encoding": torch.zeros(1, 13, 512)}, r"months 13 \(published: 12\)"),
+        (lambda s: s | {"spectral_embedding.1.weight": torch.zeros(512, 90)}, r"\(512, 90\) \(published: \(512, 10\*P\*P\) for P in 1, 5, 9\)"),
+    ],
+    ids=["no-layer-5", "no-layer-2", "13-months", "3x3"],
+)
+def test_unpublished_shapes_are_refused_naming_the_difference(tmp_path, edit, message):
+    torch.save(edit(build_encoder(seed=0).state_dict()), tmp_path / "w.ckpt")
+    with pytest.raises(ModelError, match=message) as err:
+        load_encoder(tmp_path / "w.ckpt")
+    assert "config=" in str(err.value)
+
+
+def _token_renamed(state: dict) -> dict:
+    return {("time_token" if k == "class_token" else k): v for k, v in state.items()}
+
+
+@pytest.mark.parametrize(
+    "wrap, path",
+    [(w, "load_encoder") for w in ("bare", "state_dict", "learner.ts_encoder.", "ts_encoder.", "TS_ViT.", "safetensors")]
+    + [("bare", "convert"), ("learner.ts_encoder.", "convert"), ("state_dict", "--checkpoint"), ("TS_ViT.", "--checkpoint")],
+)
+def test_time_token_gives_the_same_embeddings_as_class_token(tmp_path, wrap, path):
+    model = build_encoder(EncoderConfig(), seed=4)
+    outputs = {}
+    for name, state in (("class", model.state_dict()), ("time", _token_renamed(model.state_dict()))):
+        assert ("time_token" in state) == (name == "time")
+        file = tmp_path / f"{name}.{'safetensors' if wrap == 'safetensors' else 'ckpt'}"
+        if wrap == "safetensors":
+            save_file({k: v.contiguous() for k, v in state.items()}, file)
+        elif wrap in ("bare", "state_dict"):
+            torch.save(state if wrap == "bare" else {"state_dict": state}, file)
+        else:
+            torch.save({"state_dict": {wrap + k: v for k, v in state.items()} | {"learner.queue": torch.zeros(3)}}, file)
+        if path == "convert":
+            file = convert_checkpoint(file, tmp_path / f"{name}-converted.safetensors") and tmp_path / f"{name}-converted.safetensors"
+        if path == "--checkpoint":  # what tsmap predict/embed --checkpoint runs on every worker
+            loaded = EncoderSpec(str(file), device="cpu", precision="fp32")._load_model()[0]
+        else:
+            loaded = load_encoder(file)[0]
+        outputs[name] = _outputs(loaded)
+    torch.testing.assert_close(outputs["time"], outputs["class"], atol=0, rtol=0)
+    torch.testing.assert_close(outputs["time"], _outputs(model), atol=0, rtol=0)
+
+
+def test_token_under_both_or_neither_name_is_refused(tmp_path):
+    state = build_encoder(seed=1).state_dict()
+    torch.save(state | {"time_token": state["class_token"]}, tmp_path / "both.ckpt")
+    with pytest.raises(ModelError, match=r"exactly one of the token keys 'class_token' or 'time_token' .* found both"):
+        load_encoder(tmp_path / "both.ckpt")
+    torch.save({"state_dict": {"ts_encoder." + k: v for k, v in state.items() if k != "class_token"}}, tmp_path / "none.ckpt")
+    with pytest.raises(ModelError, match=r"exactly one of the token keys .* found neither"):
+        convert_checkpoint(tmp_path / "none.ckpt", tmp_path / "none.safetensors")
+    assert not (tmp_path / "none.safetensors").exists()
+
+
+def test_single_time_step_position_is_recorded_and_row_zero_for_the_authors(tmp_path):
+    model = build_encoder(EncoderConfig(), seed=8)
+    torch.save(_token_renamed(model.state_dict()), tmp_path / "w.ckpt")
+    first = convert_checkpoint(tmp_path / "w.ckpt", tmp_path / "first.safetensors")
+    mean = convert_checkpoint(tmp_path / "w.ckpt", tmp_path / "mean.safetensors", annual_position="mean")
+    assert read_metadata(tmp_path / "first.safetensors")["model"]["annual_position"] == "first"
+    assert read_metadata(tmp_path / "mean.safetensors")["model"]["annual_position"] == "mean"
+    x = torch.rand(3, 1, 10, 1, 1, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        rows = model.time_pos_encoding[0]
+        model.time_pos_encoding.data[0] = rows[:1].expand(12, -1).clone()  # every row = row 0: "mean" is then row 0
+        want_first = model(x)
+        model.time_pos_encoding.data[0] = rows
+        assert (first.model(x) - want_first).abs().max() <= 1e-5
+        assert (mean.model(x) - first.model(x)).abs().max() > 1e-3  # the choice matters for one step
+        torch.testing.assert_close(mean.model(x.expand(3, 12, 10, 1, 1)), first.model(x.expand(3, 12, 10, 1, 1)), atol=0, rtol=0)
+    assert load_encoder(tmp_path / "w.ckpt", config=EncoderConfig())[0].config.annual_position == "mean"  # explicit choice
 
 
 def test_mismatch_lists_keys(tmp_path):
@@ -78,9 +173,30 @@ def test_never_unpickles_objects(tmp_path, monkeypatch, how):
     else:
         torch.save(payload, "evil.ckpt")
     for load in (load_authors_checkpoint, load_encoder, lambda p: convert_checkpoint(p, "out.safetensors")):
-        with pytest.raises(ModelError, match="plain tensors"):
+        with pytest.raises(ModelError, match="plain tensors") as err:
             load("evil.ckpt")
+        assert "Unsupported" in str(err.value) and "\n" not in str(err.value) and "\x1b" not in str(err.value)
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "out.safetensors").exists()
+
+
+def test_pickled_lightning_checkpoint_says_how_to_extract_its_weights(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = build_encoder(EncoderConfig(patch=5), seed=3)
+    lightning = {"state_dict": {"learner.ts_encoder." + k: v for k, v in _token_renamed(model.state_dict()).items()},
+                 "hyper_parameters": argparse.Namespace(lr=1e-4), "epoch": 99}  # objects weights_only refuses
+    torch.save(lightning, tmp_path / "TimeSenCLIP_5x5.ckpt")
+    with pytest.raises(ModelError) as err:
+        load_encoder(tmp_path / "TimeSenCLIP_5x5.ckpt")
+    message = str(err.value)
+    assert "Unsupported global: GLOBAL argparse.Namespace" in message and "tsmap convert" not in message
+    assert "\n" not in message and "\x1b" not in message  # one plain line, no terminal bold from torch
+    command = message.split("pass the new file: ")[1]
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "-c"] and "weights_only=False" in argv[2] and argv[2].count(";") == 1
+    subprocess.run([sys.executable, "-c", argv[2]], check=True, cwd=tmp_path)
+    loaded, prep = load_encoder(tmp_path / "TimeSenCLIP_5x5.weights.pt")
+    assert prep.patch == 5
+    torch.testing.assert_close(_outputs(loaded, 5), _outputs(model, 5), atol=0, rtol=0)
 
 
 def test_missing_file_and_random_default(tmp_path, caplog):
@@ -97,11 +213,11 @@ def test_convert_round_trip_is_self_describing(tmp_path):
     ck = convert_checkpoint(tmp_path / "a.ckpt", tmp_path / "a.safetensors")
     torch.testing.assert_close(_outputs(ck.model, 5), _outputs(model, 5), atol=0, rtol=0)
     meta = read_metadata(tmp_path / "a.safetensors")
-    assert meta["model"] == EncoderConfig(patch=5).to_dict()
+    assert meta["model"] == EncoderConfig(patch=5, annual_position="first").to_dict()
     composite = meta["preprocessing"]["composite"]
     assert meta["preprocessing"]["patch"] == 5 and (composite["rule"], composite["periods"]) == ("authors", 12)
     assert meta["preprocessing"]["lo"][0] == 67.0 and meta["preprocessing"]["harmonise_offset"] is True
-    assert meta["text_model"] == "open_clip:ViT-B-32/openai"
+    assert meta["text_model"] == "open_clip:ViT-B-32-quickgelu/openai" == AUTHORS_TEXT_MODEL
     prov = meta["provenance"]
     assert prov["source"].endswith("a.ckpt") and len(prov["source_sha256"]) == 64 and "Sen4Map" in prov["training_data"]
     assert prov["tsmap_version"] and meta["weights_sha256"] == weights_sha256(model.state_dict())
@@ -126,29 +242,55 @@ def test_save_and_read_with_training_provenance(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["t.safetensors"]  # nothing partial left behind
 
 
-def _rewrite(path, *, meta=None, tensors=None):
+def _rewrite(path, *, meta=None, tensors=None, rehash=False):
     raw = read_metadata(path)
     state = load_file(path)
-    save_file(tensors(state) if tensors else state, path, metadata={"tsmap": json.dumps(meta(raw) if meta else raw)})
+    new = meta(raw) if meta else raw
+    if rehash:
+        new = new | {"sha256": metadata_sha256(new)}
+    save_file(tensors(state) if tensors else state, path, metadata={"tsmap": json.dumps(new)})
 
 
 @pytest.mark.parametrize(
     "edit, message",
     [
         (dict(tensors=lambda s: s | {"class_token": s["class_token"] + 1e-3}), "modified: weights hash"),
-        (dict(meta=lambda m: m | {"model": m["model"] | {"mlp_dim": 48}}), r"shape mismatches \['transformer.layers.0.linear1.weight"),
-        (dict(meta=lambda m: m | {"format_version": 2}), "upgrade tsmap"),
+        (dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"harmonise_offset": False}}), "modified: metadata hash"),
+        (dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"composite": m["preprocessing"]["composite"] | {"rule": "clean"}}}),
+         "modified: metadata hash"),
+        (dict(meta=lambda m: m | {"text_model": "open_clip:ViT-B-32/openai"}), "modified: metadata hash"),
+        (dict(meta=lambda m: m | {"model": m["model"] | {"annual_position": "first"}}), "modified: metadata hash"),
+        (dict(meta=lambda m: m | {"provenance": m["provenance"] | {"step": 2}}), "modified: metadata hash"),
+        (dict(meta=lambda m: {k: v for k, v in m.items() if k != "sha256"}), "modified: metadata hash"),
+        # a consistently re-hashed forgery still meets the other checks
+        (dict(meta=lambda m: m | {"model": m["model"] | {"mlp_dim": 48}}, rehash=True), r"shape mismatches \['transformer.layers.0.linear1.weight"),
+        (dict(meta=lambda m: m | {"model": m["model"] | {"wings": 2}}, rehash=True), "invalid metadata"),
+        (dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"lo": [0.0]}}, rehash=True), "invalid metadata"),
+        (dict(meta=lambda m: {k: v for k, v in m.items() if k != "weights_sha256"}, rehash=True), "invalid metadata"),
+        (dict(meta=lambda m: m | {"format_version": 3}), "upgrade tsmap"),
         (dict(meta=lambda m: m | {"format": "other"}), "not a tsmap encoder checkpoint"),
-        (dict(meta=lambda m: m | {"model": m["model"] | {"wings": 2}}), "invalid metadata"),
-        (dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"lo": [0.0]}}), "invalid metadata"),
-        (dict(meta=lambda m: {k: v for k, v in m.items() if k != "weights_sha256"}), "invalid metadata"),
     ],
 )
 def test_tampered_checkpoints_fail_clearly(tmp_path, edit, message):
     path = tmp_path / "t.safetensors"
-    save_checkpoint(path, build_encoder(SMALL), Preprocessing(), text_model="x")
+    save_checkpoint(path, build_encoder(SMALL), Preprocessing(), text_model="x", provenance={"step": 1})
     _rewrite(path, **edit)
     with pytest.raises(ModelError, match=message):
+        load_encoder(path)
+
+
+def test_version_1_checkpoints_still_load_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "old.safetensors"
+    model = build_encoder(SMALL, seed=3)
+    save_checkpoint(path, model, Preprocessing(), text_model="x")
+    _rewrite(path, meta=lambda m: {k: v for k, v in m.items() if k != "sha256"} | {"format_version": 1})
+    loaded, _ = load_encoder(path)
+    torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
+    assert "older tsmap (format 1)" in caplog.text and "tsmap convert" in caplog.text
+    convert_checkpoint(path, tmp_path / "new.safetensors")  # the upgrade the warning names
+    assert read_metadata(tmp_path / "new.safetensors")["format_version"] == 2
+    _rewrite(path, tensors=lambda s: s | {"class_token": s["class_token"] + 1e-3})  # version 1 still checks its weights
+    with pytest.raises(ModelError, match="modified: weights hash"):
         load_encoder(path)
 
 
@@ -168,7 +310,7 @@ def test_corrupt_bytes_and_truncation(tmp_path):
 def test_plain_safetensors_is_read_as_the_authors_layout(tmp_path):
     model = build_encoder(SMALL, seed=2)
     save_file(model.state_dict(), tmp_path / "plain.safetensors")
-    loaded, prep = load_encoder(tmp_path / "plain.safetensors")
+    loaded, prep = load_encoder(tmp_path / "plain.safetensors", config=SMALL)
     torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
     assert prep == AUTHORS
 
@@ -189,10 +331,10 @@ def test_hf_references(tmp_path, monkeypatch):
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
-    loaded, _ = load_encoder(AUTHORS_HF)
+    loaded, _ = load_encoder(AUTHORS_HF, config=SMALL)
     assert calls == [("pallavijainpj/TimeSenCLIP", "TimeSenCLIP_1x1.ckpt", None)]
     torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
-    assert load_checkpoint(AUTHORS_HF).provenance["source"] == AUTHORS_HF
+    assert load_checkpoint(AUTHORS_HF, config=SMALL).provenance["source"] == AUTHORS_HF
 
 
 def test_hf_download_failure_is_one_clear_line(tmp_path, monkeypatch):
@@ -211,11 +353,15 @@ def test_cli_convert(tmp_path):
 
     from tsmap.cli import main
 
-    torch.save({"state_dict": {"TS_ViT." + k: v for k, v in build_encoder(SMALL).state_dict().items()}}, tmp_path / "a.ckpt")
+    model = build_encoder(seed=9)
+    torch.save({"state_dict": {"TS_ViT." + k: v for k, v in _token_renamed(model.state_dict()).items()}}, tmp_path / "a.ckpt")
     res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "a.safetensors")])
     assert res.exit_code == 0, res.output
-    assert "1x1 encoder, monthly input, text model open_clip:ViT-B-32/openai" in res.output
-    assert read_checkpoint(tmp_path / "a.safetensors").model.config == SMALL
+    assert f"1x1 encoder, monthly input, single step at position row 0, text model {AUTHORS_TEXT_MODEL}" in res.output
+    assert read_checkpoint(tmp_path / "a.safetensors").model.config == EncoderConfig(annual_position="first")
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "m.safetensors"), "--annual-position", "mean"])
+    assert res.exit_code == 0 and "single step at the mean position row" in res.output
+    assert read_checkpoint(tmp_path / "m.safetensors").model.config == EncoderConfig(annual_position="mean")
     res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "a.pt")])
     assert res.exit_code == 1 and res.output.startswith("Error: output") and "must end in .safetensors" in res.output
     assert not (tmp_path / "a.pt").exists()

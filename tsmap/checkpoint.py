@@ -6,14 +6,21 @@ once and cached by huggingface_hub). The file is either
 * a tsmap checkpoint (safetensors + JSON metadata, see :mod:`tsmap.checkpoint_format`), or
 * the authors' published weights: a bare state_dict or a Lightning-style wrapper (``state_dict``
   key; keys prefixed ``learner.ts_encoder.``, ``ts_encoder.``, ``TS_ViT.``), read with
-  ``torch.load(weights_only=True)`` (never unpickling arbitrary objects) or from safetensors.
+  ``torch.load(weights_only=True)`` (never unpickling arbitrary objects) or from safetensors. The
+  token may be named ``time_token`` (their newest code) or ``class_token`` (older). Only the
+  published architectures are accepted (P = 1, 5, 9; 12 months; depth 6; width 512; feed-forward
+  256; 512-d output) unless the caller passes ``config=``; a single time step takes position row 0,
+  as their newest inference code does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import shlex
+from dataclasses import replace
 
 import torch
 
@@ -28,9 +35,10 @@ from .checkpoint_format import (
     save_checkpoint,
     weights_sha256,
 )
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, plain_message
 from .model import EncoderConfig, TimeSenCLIPEncoder, build_encoder
 from .preprocess import AUTHORS, Preprocessing, authors_spec
+from .text_model import AUTHORS_TEXT_MODEL
 
 __all__ = ["AUTHORS_HF", "Checkpoint", "convert_checkpoint", "load_checkpoint", "load_encoder", "load_strict"]
 
@@ -39,18 +47,24 @@ log = logging.getLogger("tsmap")
 HF_SCHEME = "hf://"
 #: The published 1x1 TimeSenCLIP encoder.
 AUTHORS_HF = "hf://pallavijainpj/TimeSenCLIP/TimeSenCLIP_1x1.ckpt"
-#: The text tower the authors' encoder was aligned to (OpenAI CLIP ViT-B/32).
-AUTHORS_TEXT_MODEL = "open_clip:ViT-B-32/openai"
 AUTHORS_TRAINING_DATA = "Sen4Map Sentinel-2 L2A 2018 time series + LUCAS 2018 ground photos (TimeSenCLIP authors)"
 #: Key prefixes the authors' training wrappers put in front of the encoder's own keys (preferred order).
 AUTHOR_PREFIXES = ("learner.ts_encoder.", "ts_encoder.", "TS_ViT.", "model.", "module.")
 _ANCHOR = "spectral_embedding.1.weight"
-#: The authors' head count; it cannot be read from the weights' shapes.
-AUTHORS_HEADS = 8
+#: The published architectures: P x P patches for these P, every other field as here. The heads (8)
+#: cannot be read from the weights' shapes; a single time step takes row 0 (their newest inference).
+PUBLISHED_PATCHES = (1, 5, 9)
+PUBLISHED = EncoderConfig(annual_position="first")
 
 
-def load_encoder(checkpoint: str | os.PathLike | None, *, seed: int = 0) -> tuple[TimeSenCLIPEncoder, Preprocessing]:
-    """The encoder (eval mode) and its preprocessing spec from ``checkpoint``; a seeded random model when None."""
+def load_encoder(
+    checkpoint: str | os.PathLike | None, *, seed: int = 0, config: EncoderConfig | None = None
+) -> tuple[TimeSenCLIPEncoder, Preprocessing]:
+    """The encoder (eval mode) and its preprocessing spec from ``checkpoint``; a seeded random model when None.
+
+    ``config`` is for the authors' files only (they carry none): it loads an architecture other than
+    the published ones, or the published one with ``annual_position="mean"``.
+    """
     if checkpoint is None:
         log.warning(
             "no --checkpoint given: the satellite encoder has RANDOM weights (seed %d); maps are meaningless. "
@@ -58,47 +72,70 @@ def load_encoder(checkpoint: str | os.PathLike | None, *, seed: int = 0) -> tupl
             seed,
             AUTHORS_HF,
         )
-        return build_encoder(seed=seed), AUTHORS
-    ckpt = load_checkpoint(checkpoint)
+        return build_encoder(config or EncoderConfig(), seed=seed), AUTHORS
+    ckpt = load_checkpoint(checkpoint, config=config)
     return ckpt.model, ckpt.preprocessing
 
 
-def load_checkpoint(ref: str | os.PathLike) -> Checkpoint:
-    """A :class:`Checkpoint` from a tsmap checkpoint or the authors' weights (path or ``hf://``)."""
+def load_checkpoint(ref: str | os.PathLike, *, config: EncoderConfig | None = None) -> Checkpoint:
+    """A :class:`Checkpoint` from a tsmap checkpoint or the authors' weights (path or ``hf://``).
+
+    The authors' files must hold a published architecture unless ``config`` describes them.
+    """
     path = resolve(ref)
     if is_safetensors(path):
         if read_metadata(path) is not None:
-            return read_checkpoint(path)
+            return _own_checkpoint(path, config)
         obj = read_tensors(path)
     else:
         obj = _torch_load(path)
     state = unwrap_state_dict(obj, where=path)
     source = {"source": os.fspath(ref), "source_sha256": file_sha256(path)}
-    model = _authors_model(state, where=path)
+    model = _authors_model(state, where=path, config=config)
     provenance = {**source, "training_data": AUTHORS_TRAINING_DATA}
     return Checkpoint(model, authors_spec(patch=model.config.patch), AUTHORS_TEXT_MODEL, provenance, weights_sha256(model.state_dict()))
 
 
-def load_authors_checkpoint(path: str | os.PathLike) -> TimeSenCLIPEncoder:
+def load_authors_checkpoint(path: str | os.PathLike, *, config: EncoderConfig | None = None) -> TimeSenCLIPEncoder:
     """The authors' weights (bare or wrapped state_dict, or an ``hf://`` reference), loaded strictly."""
     path = resolve(path)
-    return _authors_model(unwrap_state_dict(_torch_load(path), where=path), where=path)
+    return _authors_model(unwrap_state_dict(_torch_load(path), where=path), where=path, config=config)
 
 
-def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *, text_model: str | None = None) -> Checkpoint:
+def convert_checkpoint(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    text_model: str | None = None,
+    config: EncoderConfig | None = None,
+    annual_position: str | None = None,
+) -> Checkpoint:
     """Write ``src`` (the authors' weights, or any checkpoint) as a tsmap checkpoint at ``dst``.
 
     The authors' preprocessing spec, text model and provenance (source and its SHA-256) are filled
-    in; the result is read back and returned.
+    in; the result is read back and returned. ``config`` describes an authors' file of another
+    architecture; ``annual_position`` ("first" or "mean") sets how a single time step is placed.
     """
     dst = os.fspath(dst)
     if not dst.endswith(SUFFIX):
         raise InputError(f"output {dst!r} must end in {SUFFIX}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(dst))):
         raise InputError(f"output folder of {dst!r} does not exist; create it first")
-    ckpt = load_checkpoint(src)
+    ckpt = load_checkpoint(src, config=config)
+    if annual_position is not None:
+        try:
+            ckpt.model.config = replace(ckpt.model.config, annual_position=annual_position)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     save_checkpoint(dst, ckpt.model, ckpt.preprocessing, text_model=text_model or ckpt.text_model, provenance=ckpt.provenance)
     return read_checkpoint(dst)
+
+
+def _own_checkpoint(path: str, config: EncoderConfig | None) -> Checkpoint:
+    ckpt = read_checkpoint(path)
+    if config is not None and config != ckpt.model.config:
+        raise InputError(f"{path!r} is a tsmap checkpoint with its own model config; config= applies to the authors' files only")
+    return ckpt
 
 
 def resolve(ref: str | os.PathLike) -> str:
@@ -127,22 +164,45 @@ def _hf_download(ref: str) -> str:
 
         return hf_hub_download(repo_id, filename, revision=revision)
     except Exception as exc:  # network, auth, missing file: all end the same way for the user
-        first = (str(exc).strip().splitlines() or [""])[0]
         raise ModelError(
-            f"cannot download {ref} ({type(exc).__name__}: {first}); check the network and the name, "
+            f"cannot download {ref} ({type(exc).__name__}: {plain_message(exc)}); check the network and the name, "
             "or download the file yourself and pass its local path"
         ) from None
 
 
 def _torch_load(path: str):
+    import pickle
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
+    except pickle.UnpicklingError as exc:  # weights_only refused a Python object: a full (Lightning) checkpoint
         raise ModelError(
-            f"cannot read checkpoint {path!r} as plain tensors ({type(exc).__name__}: {first}); tsmap never unpickles "
-            "objects: save the encoder's state_dict alone (torch.save(ckpt['state_dict'], ...)) or use tsmap convert on it"
+            f"checkpoint {path!r} holds pickled Python objects besides plain tensors ({_refused(exc)}), and tsmap never "
+            f"unpickles objects (that runs code from the file). Only if you trust the file, extract its weights once "
+            f"and pass the new file: {_extract_command(path)}"
         ) from None
+    except Exception as exc:
+        raise ModelError(
+            f"cannot read checkpoint {path!r} as plain tensors ({type(exc).__name__}: {plain_message(exc)}); "
+            "give the encoder's state_dict (torch.save(model.state_dict(), ...)) or a tsmap .safetensors checkpoint"
+        ) from None
+
+
+def _refused(exc: Exception) -> str:
+    """What ``weights_only`` refused, e.g. ``Unsupported global: GLOBAL argparse.Namespace``."""
+    _, found, rest = plain_message(exc, first_line=False).partition("WeightsUnpickler error:")
+    reason = next((line.strip() for line in rest.splitlines() if line.strip()), "") if found else ""
+    return reason.split(" was not an allowed global")[0] or plain_message(exc)
+
+
+def _extract_command(path: str) -> str:
+    """A shell command that saves a Lightning checkpoint's state_dict (two Python statements)."""
+    out = os.path.splitext(os.path.basename(path))[0] + ".weights.pt"
+    code = (
+        f'import torch; torch.save(torch.load({json.dumps(path)}, map_location="cpu", weights_only=False)["state_dict"], '
+        f"{json.dumps(out)})"
+    )
+    return f"python -c {shlex.quote(code)}"
 
 
 def unwrap_state_dict(obj, *, where: str) -> dict:
@@ -169,24 +229,40 @@ def unwrap_state_dict(obj, *, where: str) -> dict:
     return state
 
 
-def _authors_model(state: dict, *, where: str) -> TimeSenCLIPEncoder:
-    """Build the encoder the shapes describe (heads = the authors' 8) and load ``state`` strictly."""
-    weight = state[_ANCHOR]
-    dim, inputs = weight.shape
-    patch = round((inputs / 10) ** 0.5)
-    if weight.dim() != 2 or 10 * patch * patch != inputs:
-        raise ModelError(f"checkpoint {where!r}: {_ANCHOR} has shape {tuple(weight.shape)}, not (dim, 10*P*P)")
-    depth = len({k.split(".")[2] for k in state if k.startswith("transformer.layers.")})
-    kwargs = {"dim": int(dim), "patch": patch, "depth": max(depth, 1), "heads": AUTHORS_HEADS}
-    for key, name, axis in (("transformer.layers.0.linear1.weight", "mlp_dim", 0), ("time_pos_encoding", "months", 1), ("mlp_head.1.weight", "out_dim", 0)):
-        if key in state and state[key].dim() > axis:
-            kwargs[name] = int(state[key].shape[axis])
-    try:
-        model = TimeSenCLIPEncoder(EncoderConfig(**kwargs))
-    except ValueError as exc:
-        raise ModelError(f"checkpoint {where!r} describes no valid encoder ({exc})") from None
+def _authors_model(state: dict, *, where: str, config: EncoderConfig | None = None) -> TimeSenCLIPEncoder:
+    """The published architecture the shapes describe (or ``config``), with ``state`` loaded strictly."""
+    if config is None:
+        config = _published_config(state, where=where)
+    model = TimeSenCLIPEncoder(config)
     load_strict(model, state, where=where)
     return model.eval()
+
+
+def _published_config(state: dict, *, where: str) -> EncoderConfig:
+    """The published config whose patch the weights' shapes give; ModelError naming every field that differs."""
+    weight = state[_ANCHOR]
+    dim, inputs = weight.shape if weight.dim() == 2 else (None, None)
+    patch = round((inputs / PUBLISHED.bands) ** 0.5) if inputs else 0
+    layers = sorted({int(k.split(".")[2]) for k in state if k.startswith("transformer.layers.") and k.split(".")[2].isdigit()})
+    found = {"dim": dim, "depth": len(layers), "patch": patch}
+    for key, name, axis in (("transformer.layers.0.linear1.weight", "mlp_dim", 0), ("time_pos_encoding", "months", 1),
+                            ("mlp_head.1.weight", "out_dim", 0)):
+        t = state.get(key)
+        found[name] = int(t.shape[axis]) if isinstance(t, torch.Tensor) and t.dim() > axis else None
+    differs = [f"{name} {value} (published: {getattr(PUBLISHED, name)})" for name, value in found.items()
+               if name != "patch" and value is not None and value != getattr(PUBLISHED, name)]
+    if layers != list(range(len(layers))) or found["depth"] != PUBLISHED.depth:
+        differs = [d for d in differs if not d.startswith("depth")]
+        differs.append(f"transformer layers {layers} (published: 0..{PUBLISHED.depth - 1})")
+    if not inputs or PUBLISHED.bands * patch * patch != inputs or patch not in PUBLISHED_PATCHES:
+        shape = tuple(weight.shape)
+        differs.append(f"{_ANCHOR} {shape} (published: (512, 10*P*P) for P in {', '.join(map(str, PUBLISHED_PATCHES))})")
+    if differs:
+        raise ModelError(
+            f"checkpoint {where!r} is not a published TimeSenCLIP architecture: {'; '.join(differs)}. If the file is "
+            "meant to be so, pass its architecture: tsmap.load_encoder(path, config=tsmap.EncoderConfig(...))"
+        )
+    return replace(PUBLISHED, patch=patch)
 
 
 def file_sha256(path: str) -> str:

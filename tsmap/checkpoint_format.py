@@ -3,22 +3,29 @@
 The weights are stored as safetensors (no pickle anywhere); the safetensors header metadata holds
 one JSON document under the key ``"tsmap"``::
 
-    {"format": "tsmap-encoder", "format_version": 1,
+    {"format": "tsmap-encoder", "format_version": 2,
      "model": {EncoderConfig fields},
      "preprocessing": {Preprocessing fields: bands, harmonise_offset, composite {rule, periods,
                        keep_snow}, lo, hi, patch},
-     "text_model": "open_clip:ViT-B-32/openai",
+     "text_model": "open_clip:ViT-B-32-quickgelu/openai",
      "provenance": {"tsmap_version": ..., "training_data": ..., "step": ..., "source": ..., ...},
-     "weights_sha256": "<sha256 of the tensors, see weights_sha256()>"}
+     "weights_sha256": "<sha256 of the tensors, see weights_sha256()>",
+     "sha256": "<sha256 of this document without this field, see metadata_sha256()>"}
 
-Reading checks the format tag, the version, the hash and a strict key/shape match, and fails with
-a :class:`~tsmap.errors.ModelError` naming what is wrong.
+``sha256`` covers everything else in the document, ``weights_sha256`` included, so an edited
+config, preprocessing spec, text model or provenance is refused just like edited weights. Version 1
+files (no ``sha256``: only their weights are covered) are still read, with a warning that says how
+to re-save them.
+
+Reading checks the format tag, the version, both hashes and a strict key/shape match, and fails
+with a :class:`~tsmap.errors.ModelError` naming what is wrong.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import struct
 import tempfile
@@ -30,8 +37,15 @@ from .errors import ModelError
 from .model import EncoderConfig, TimeSenCLIPEncoder
 from .preprocess import Preprocessing
 
+log = logging.getLogger("tsmap")
+
 FORMAT = "tsmap-encoder"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this tsmap reads: 1 (hash over the weights only) and 2 (hash over the metadata too).
+READABLE_VERSIONS = (1, 2)
+#: The prepended token's state-dict key: tsmap's model and the authors' older code call it
+#: ``class_token``, their two newest versions ``time_token``. Files may use either name.
+TOKEN_KEY, TOKEN_ALIASES = "class_token", ("class_token", "time_token")
 METADATA_KEY = "tsmap"
 SUFFIX = ".safetensors"
 
@@ -76,6 +90,7 @@ def save_checkpoint(
         "weights_sha256": digest,
     }
     try:
+        meta["sha256"] = metadata_sha256(meta)
         text = json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"checkpoint metadata must be plain JSON ({exc}); pass provenance as str/int/float values") from None
@@ -95,11 +110,12 @@ def save_checkpoint(
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Load a tsmap checkpoint, verifying format, version, weights hash and shapes."""
+    """Load a tsmap checkpoint, verifying format, version, metadata and weights hashes and shapes."""
     path = os.fspath(path)
     meta = read_metadata(path)
     if meta is None:
         raise ModelError(f"{path!r} is a safetensors file without tsmap metadata; convert the weights with `tsmap convert`")
+    _check_metadata_hash(meta, path)
     try:
         config = EncoderConfig.from_dict(meta["model"])
         prep = Preprocessing.from_dict(meta["preprocessing"])
@@ -120,6 +136,35 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(model.eval(), prep, text_model, dict(meta.get("provenance", {})), digest)
 
 
+def metadata_sha256(meta: dict) -> str:
+    """SHA-256 of the checkpoint's JSON document without its ``sha256`` field (canonical JSON: sorted
+    keys, no whitespace), so it covers the config, preprocessing, text model, provenance and the
+    weights hash, but not the file's formatting."""
+    body = {k: v for k, v in meta.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+
+
+def _check_metadata_hash(meta: dict, path: str) -> None:
+    if meta["format_version"] == 1:
+        log.warning(
+            "checkpoint %r was written by an older tsmap (format 1): its hash covers the weights only, so an edited "
+            "config or preprocessing spec would go unnoticed; re-save it with `tsmap convert %s NEW.safetensors`",
+            path,
+            path,
+        )
+        return
+    recorded = meta.get("sha256")
+    try:
+        actual = metadata_sha256(meta)
+    except ValueError as exc:  # NaN or infinity in the document: never written by tsmap
+        raise ModelError(f"checkpoint {path!r} has invalid metadata ({exc}); re-create it with tsmap") from None
+    if recorded != actual:
+        raise ModelError(
+            f"checkpoint {path!r} is corrupt or was modified: metadata hash {actual[:12]} != recorded {str(recorded)[:12]} "
+            "(its config, preprocessing spec, text model or provenance changed); re-download or re-convert it"
+        )
+
+
 def read_metadata(path: str | os.PathLike) -> dict | None:
     """The tsmap JSON of a safetensors file, None when it has none; ModelError when not safetensors."""
     path = os.fspath(path)
@@ -137,10 +182,10 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
         return None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelError(f"{path!r} is not a tsmap encoder checkpoint (format {meta.get('format') if isinstance(meta, dict) else meta!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise ModelError(
-            f"{path!r} has checkpoint format version {meta.get('format_version')!r}; this tsmap reads version "
-            f"{FORMAT_VERSION}: upgrade tsmap"
+            f"{path!r} has checkpoint format version {meta.get('format_version')!r}; this tsmap reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: upgrade tsmap"
         )
     return meta
 
@@ -162,8 +207,24 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def canonical_token(state: dict, *, where: str) -> dict:
+    """``state`` with the prepended token under tsmap's key: exactly one of ``class_token`` and
+    ``time_token`` must be present (the same tensor under the older and the newer name)."""
+    found = [k for k in TOKEN_ALIASES if k in state]
+    if len(found) != 1:
+        raise ModelError(
+            f"checkpoint {where!r} must hold exactly one of the token keys {' or '.join(map(repr, TOKEN_ALIASES))} "
+            f"(the authors' older and newer name), found {'both' if found else 'neither'}"
+        )
+    return {(TOKEN_KEY if k == found[0] else k): v for k, v in state.items()}
+
+
 def load_strict(model: torch.nn.Module, state: dict, *, where: str) -> None:
-    """Load ``state`` into ``model``; on any key or shape mismatch, one clear error listing them."""
+    """Load ``state`` into ``model``; on any key or shape mismatch, one clear error listing them.
+
+    The token may be named ``class_token`` or ``time_token`` (see :func:`canonical_token`).
+    """
+    state = canonical_token(state, where=where)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -8,6 +8,7 @@ import sys
 import click
 
 from .cli_group import ErrorGroup
+from .text_model import AUTHORS_TEXT_MODEL, DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 
 @click.group(cls=ErrorGroup)
@@ -100,8 +101,8 @@ def _dry_run(o: dict) -> None:
 @_area_options
 @click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
 @click.option("--out", required=True, help="Class map to write (.tif); confidence layers go to *_score.tif.")
-@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--keep-embeddings", default=None, help="Also keep the embedding cube in this Zarr store (.zarr).")
 @click.option("--scenic", default=None, help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').")
 @click.option("--scenic-method", type=click.Choice(["early", "late"]), default="early", show_default=True, help="Scenicness ensembling.")
@@ -197,8 +198,8 @@ def embed(**o):
 @click.option("--embeddings", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
 @click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
 @click.option("--out", required=True, help="Class map to write (.tif); confidence layers go to *_score.tif.")
-@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
 @_run_options
 def classify(**o):
@@ -223,8 +224,8 @@ def classify(**o):
 @click.option("--method", type=click.Choice(["early", "late"]), default="early", show_default=True,
               help="early: one softmax over all prompts; late: per rater, then the mean over raters.")
 @click.option("--min-prompts", default=2, show_default=True, help="late: only raters with at least this many prompts.")
-@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a colour bar.")
 @_run_options
 def scenic(**o):
@@ -253,14 +254,18 @@ def _report(summary, outputs, what: str) -> None:
 @main.command()
 @click.argument("source")
 @click.argument("dest")
-@click.option("--text-model", default=None, help="Text model id the encoder is aligned to [default: the source's; open_clip:ViT-B-32/openai for the authors' weights].")
-def convert(source, dest, text_model):
+@click.option("--text-model", default=None, help=f"Text model id the encoder is aligned to [default: the source's; {AUTHORS_TEXT_MODEL} for the authors' weights].")
+@click.option("--annual-position", type=click.Choice(["first", "mean"]), default=None,
+              help="Position row of a single (annual) time step: row 0 or the mean of the rows [default: the source's; first for the authors' weights].")
+def convert(source, dest, text_model, annual_position):
     """Convert encoder weights (the authors' .ckpt, a path or hf://OWNER/REPO/FILE) to a tsmap checkpoint (.safetensors)."""
     from .checkpoint import convert_checkpoint
 
-    ckpt = convert_checkpoint(source, dest, text_model=text_model)
+    ckpt = convert_checkpoint(source, dest, text_model=text_model, annual_position=annual_position)
     config = ckpt.model.config
-    click.echo(f"wrote {dest}: {config.patch}x{config.patch} encoder, {ckpt.preprocessing.temporal} input, text model {ckpt.text_model}, weights sha256 {ckpt.weights_sha256[:16]}")
+    single = "position row 0" if config.annual_position == "first" else "the mean position row"
+    click.echo(f"wrote {dest}: {config.patch}x{config.patch} encoder, {ckpt.preprocessing.temporal} input, single step at {single}, "
+               f"text model {ckpt.text_model}, weights sha256 {ckpt.weights_sha256[:16]}")
 
 
 @main.command()

@@ -2,7 +2,7 @@
 
 import click
 
-from .errors import TsmapError
+from .errors import TsmapError, plain_message
 
 
 class ErrorGroup(click.Group):
@@ -12,5 +12,5 @@ class ErrorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TsmapError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {plain_message(exc, first_line=False)}", err=True)
             ctx.exit(1)

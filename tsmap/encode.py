@@ -76,7 +76,8 @@ class PixelEncoder:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
 
     def __dask_tokenize__(self):
-        return ("tsmap.PixelEncoder", self._token, str(self.device), self.precision, self.batch_size, self.preprocessing)
+        config = self.model.config  # a single step's position row changes embeddings, not weights
+        return ("tsmap.PixelEncoder", self._token, config, str(self.device), self.precision, self.batch_size, self.preprocessing)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block)

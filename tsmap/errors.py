@@ -4,6 +4,11 @@ The CLI turns any :class:`TsmapError` into a one-line message and a non-zero exi
 without a traceback.
 """
 
+import re
+
+#: ANSI/VT100 escape sequences (colours, bold, cursor moves, OSC titles) that other libraries put in messages.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
 
 class TsmapError(Exception):
     """Base class of all errors tsmap raises on purpose."""
@@ -19,3 +24,12 @@ class DataError(TsmapError):
 
 class ModelError(TsmapError):
     """A checkpoint or text-model weight file cannot be loaded."""
+
+
+def plain_message(exc: BaseException | str, *, first_line: bool = True) -> str:
+    """The text of another library's error for wrapping in ours: terminal escape codes removed and,
+    by default, only its first non-empty line kept (so our messages stay one plain line)."""
+    text = _ESCAPES.sub("", str(exc))
+    if not first_line:
+        return text
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")

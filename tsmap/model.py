@@ -2,7 +2,8 @@
 
 Pure PyTorch: this module knows nothing of xarray, STAC or files. With the default
 :class:`EncoderConfig` the module has exactly the layout (and state-dict keys) of the authors'
-``TimeSenCLIPEncoder``, so their published weights load strictly.
+``TimeSenCLIPEncoder``, so their published weights load strictly. The prepended token keeps the name of
+their older code, ``class_token``; tsmap's loaders also read their newest name, ``time_token``.
 
 Two forwards share the same parameters:
 
@@ -27,7 +28,8 @@ _ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkld
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Shape of the encoder. Defaults are the published 1x1 TimeSenCLIP model."""
+    """Shape of the encoder. Defaults are the published 1x1 TimeSenCLIP architecture (its loader also sets
+    ``annual_position="first"``, as the authors' inference does)."""
 
     dim: int = 512  #: token width
     depth: int = 6  #: transformer layers
@@ -40,7 +42,10 @@ class EncoderConfig:
     bands: int = 10  #: spectral bands C
     out_dim: int = 512  #: embedding size (CLIP ViT-B/32: 512)
     dropout: float = 0.1  #: used in training only
-    annual_position: str = "mean"  #: position row for a single time step: "mean" of all rows or "first"
+    #: position row of a single (annual) time step: "first" = row 0 (the authors' three newest inference
+    #: codes; set for their published weights) or "mean" of all rows (their oldest code, and the row their
+    #: newest training gives TSMixAug's single median token; the default for other models)
+    annual_position: str = "mean"
 
     def __post_init__(self) -> None:
         for name in ("dim", "depth", "heads", "mlp_dim", "patch", "months", "bands", "out_dim"):
@@ -93,6 +98,7 @@ class TimeSenCLIPEncoder(nn.Module):
         self.config = c = config
         self.spectral_embedding = nn.Sequential(nn.Flatten(2), nn.Linear(c.bands * c.patch * c.patch, c.dim))
         self.time_pos_encoding = nn.Parameter(torch.zeros(1, c.months, c.dim))
+        # the authors' newest code calls it time_token: loaders accept either name (checkpoint_format.canonical_token)
         self.class_token = nn.Parameter(torch.zeros(1, 1, c.dim))
         layer = nn.TransformerEncoderLayer(
             d_model=c.dim,

@@ -1,4 +1,4 @@
-"""Text embeddings from an open_clip text tower (default: OpenAI CLIP ViT-B/32), cached on disk.
+"""Text embeddings from an open_clip text tower (default: OpenAI CLIP ViT-B/32 with QuickGELU), cached on disk.
 
 The cache holds one small ``.npy`` per (text model, exact prompt text), so re-running a prompt set,
 or another set that shares sentences, costs nothing. Its folder is ``cache_dir`` when given, else
@@ -20,11 +20,9 @@ import numpy as np
 from .errors import ModelError
 from .prompts import PromptSet
 from .score import ClassEmbeddings
+from .text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_id
 
 log = logging.getLogger("tsmap")
-
-DEFAULT_MODEL = "ViT-B-32"
-DEFAULT_PRETRAINED = "openai"
 #: ``pretrained`` value that builds a randomly initialised (seeded) tower, for offline use.
 RANDOM = "none"
 #: Give ``cache_dir=NO_CACHE`` to bypass the disk cache.
@@ -85,12 +83,6 @@ def provenance(prompts: PromptSet, *, model: str = DEFAULT_MODEL, pretrained: st
         "classes": ",".join(prompts.names),
         "prompts": prompts.to_json(),
     }
-
-
-def model_id(model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -> str:
-    """A string naming the text model, recorded with every output."""
-    tag = os.path.basename(pretrained) if os.path.exists(str(pretrained)) else pretrained
-    return f"open_clip:{model}/{tag}"
 
 
 def default_cache_dir() -> str:
@@ -185,6 +177,6 @@ def _load(model: str, pretrained: str, key: str):
                 f"cannot load open_clip weights {pretrained!r} for {model} ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
                 "connect to the internet once (the weights are then cached), or download them elsewhere "
                 "(e.g. huggingface.co/timm/vit_base_patch32_clip_224.openai, open_clip_pytorch_model.bin) and pass "
-                "--clip-pretrained FILE --clip-model ViT-B-32-quickgelu (or 'none' for a random tower)"
+                f"--clip-pretrained FILE --clip-model {DEFAULT_MODEL} (or 'none' for a random tower)"
             ) from exc
     return clip.eval(), open_clip.get_tokenizer(model)
