@@ -57,7 +57,7 @@ def test_outputs_carry_colours_provenance_and_a_stac_item(demo_scene, tmp_path):
     with rasterio.open(res.class_map) as f:
         tags = f.tags()
         assert f.colormap(1)[0] == (0, 0, 255, 255) and f.nodata == 255 and f.descriptions == ("class",)
-        assert tags["classes"] == "water,forest,field" and tags["text_model"] == "open_clip:ViT-B-32/none"
+        assert tags["classes"] == "water,forest,field" and tags["text_model"] == "open_clip:ViT-B-32-quickgelu/none"
         assert json.loads(tags["prompts"])["classes"][0] == {"name": "water", "color": "#0000ff", "prompts": ["a lake"]}
         assert len(tags["prompts_sha256"]) == 64
         assert tags["checkpoint"].startswith("random-init(seed=0") and tags["complete"] == "yes"

@@ -92,7 +92,7 @@ def test_illustrative_set_and_text_encoding(tmp_path):
     via_model = scenicness(em, sp, pretrained="none", cache_dir=tmp_path)
     given = scenicness(em, sp, text_embeddings=encode_texts(list(sp.texts), pretrained="none", cache_dir=tmp_path))
     np.testing.assert_allclose(via_model.values, given.values, rtol=1e-6)
-    assert via_model.attrs["text_model"] == "open_clip:ViT-B-32/none" and via_model.attrs["scenic_sha256"] == sp.sha256()
+    assert via_model.attrs["text_model"] == "open_clip:ViT-B-32-quickgelu/none" and via_model.attrs["scenic_sha256"] == sp.sha256()
     assert '{"text":"a misty mountain lake","value":9.0,"rater":"1"}' in via_model.attrs["prompts"]
     # one rater: late ensembling is early ensembling
     late = scenicness(em, sp, method="late", min_prompts=10, text_embeddings=encode_texts(list(sp.texts), pretrained="none", cache_dir=tmp_path))

@@ -83,7 +83,7 @@ def test_text_query_is_encoded_with_the_text_tower(tmp_path):
     emb[4, 4] = q
     fc = search_text(as_cube(emb), "olive groves on dry terraced hills", grid=GRID, top=3, pretrained="none", cache_dir=tmp_path)
     assert fc["properties"]["query"] == "olive groves on dry terraced hills"
-    assert fc["properties"]["text_model"] == "open_clip:ViT-B-32/none" and fc["properties"]["epsg"] == 32632
+    assert fc["properties"]["text_model"] == "open_clip:ViT-B-32-quickgelu/none" and fc["properties"]["epsg"] == 32632
     by_vector = search_text(as_cube(emb), q, grid=GRID, top=3)
     assert fc["features"] == by_vector["features"] and fc["features"][0]["properties"]["row"] == 4
 

@@ -7,7 +7,7 @@ import tsmap.text as text
 from tsmap.errors import ModelError
 from tsmap.prompts import parse_prompts
 from tsmap.score import ensemble
-from tsmap.text import default_cache_dir, embed_prompts, encode_texts, model_id, provenance
+from tsmap.text import DEFAULT_MODEL, DEFAULT_PRETRAINED, default_cache_dir, embed_prompts, encode_texts, model_id, provenance
 
 
 def test_random_tower_is_seeded_and_normalised(tmp_path):
@@ -75,7 +75,7 @@ def test_embed_prompts_ensembles_by_rule_and_records_provenance(tmp_path):
     np.testing.assert_allclose(ce.vectors, ensemble([flat[:2], flat[2:]]), rtol=1e-6)
     assert ce.starts == (0, 1) and ce.names == ("water", "forest")
     assert ce.tags == provenance(ps, pretrained="none")
-    assert ce.tags["prompts_sha256"] == ps.sha256() and ce.tags["text_model"] == "open_clip:ViT-B-32/none"
+    assert ce.tags["prompts_sha256"] == ps.sha256() and ce.tags["text_model"] == "open_clip:ViT-B-32-quickgelu/none"
     assert '"a river"' in ce.tags["prompts"] and ce.tags["classes"] == "water,forest"
     ce_max = embed_prompts(parse_prompts(dict(doc, ensembling="max")), pretrained="none", cache_dir=tmp_path)
     np.testing.assert_allclose(ce_max.vectors, flat, rtol=1e-6)
@@ -116,3 +116,53 @@ def test_local_weights_file_works_offline_and_a_new_file_is_a_new_model(tmp_path
     got = encode_texts(["a lake"], model="ViT-S-32-alt", pretrained=str(tmp_path / "weights.bin"), cache_dir=tmp_path)
     np.testing.assert_allclose(got, second, atol=1e-6)  # neither the disk cache nor the loaded model is stale
     assert not np.allclose(first, second)
+
+
+def test_default_text_tower_is_openais_quickgelu_network():
+    """OpenAI's CLIP weights were trained with QuickGELU; open_clip 3.x builds plain GELU for "ViT-B-32"."""
+    import open_clip
+    from open_clip.transformer import QuickGELU
+
+    clip, _ = text._load(DEFAULT_MODEL, "none", text._cache_key(DEFAULT_MODEL, "none"))  # the built module, random weights
+    blocks = clip.transformer.resblocks
+    assert len(blocks) == 12 and all(isinstance(b.mlp.gelu, QuickGELU) for b in blocks)
+    assert not open_clip.get_model_config("ViT-B-32").get("quick_gelu")  # why the default cannot be plain ViT-B-32
+    assert (DEFAULT_MODEL, DEFAULT_PRETRAINED) == ("ViT-B-32-quickgelu", "openai")
+
+
+def test_every_default_that_pairs_openai_weights_uses_the_quickgelu_tower():
+    import inspect
+
+    from click.testing import CliRunner
+
+    from tsmap.checkpoint import load_checkpoint
+    from tsmap.cli import main
+    from tsmap.scoring import ClassScorer, ScenicScorer, class_embeddings
+    from tsmap_train.cli import cli as train_cli
+    from tsmap_train.config import TextConfig
+    from tsmap_train.evaluate import EvalSpec
+    from tsmap_train.ground import encode_photos
+    from tsmap_train.prepare import prepare
+
+    for group, names in ((main, ("predict", "classify", "scenic")), (train_cli, ("prepare", "eval"))):
+        for name in names:
+            options = {p.name: p.default for p in group.commands[name].params}
+            assert (options["clip_model"], options["clip_pretrained"]) == (DEFAULT_MODEL, DEFAULT_PRETRAINED), name
+    assert DEFAULT_MODEL in CliRunner().invoke(main, ["predict", "--help"]).output
+    assert (TextConfig().clip_model, EvalSpec().clip_model) == (DEFAULT_MODEL, DEFAULT_MODEL)
+    for func, arg in ((ClassScorer.build, "clip_model"), (ScenicScorer.build, "clip_model"), (class_embeddings, "clip_model"),
+                      (prepare, "clip_model"), (encode_photos, "clip_model"), (encode_texts, "model"), (embed_prompts, "model")):
+        assert inspect.signature(func).parameters[arg].default == DEFAULT_MODEL, func
+    assert inspect.signature(load_checkpoint) is not None and model_id() == "open_clip:ViT-B-32-quickgelu/openai"
+
+
+def test_text_embeddings_cached_under_the_old_model_id_are_not_reused(tmp_path, monkeypatch):
+    """Entries cached for "ViT-B-32"/openai came from the GELU network: the new default must not read them."""
+    old = text._Cache(tmp_path, text._cache_key("ViT-B-32", "openai"))
+    old.put("a forest", np.full(512, 7, np.float32))
+    encoded = []
+    monkeypatch.setattr(text, "_encode", lambda t, m, p: encoded.append((list(t), m)) or np.ones((len(t), 512), np.float32))
+    out = encode_texts(["a forest"], cache_dir=tmp_path)  # the default model and weights
+    assert encoded == [(["a forest"], DEFAULT_MODEL)] and (out == 1).all()
+    assert text._Cache(tmp_path, text._cache_key(DEFAULT_MODEL, DEFAULT_PRETRAINED)).dir != old.dir
+    assert (encode_texts(["a forest"], model="ViT-B-32", cache_dir=tmp_path) == 7).all()  # the old entry stays the old model's

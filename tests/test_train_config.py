@@ -15,7 +15,7 @@ def test_yaml_defaults_and_overrides(tmp_path):
     cfg = load_config(path, overrides=["optim.steps=25", "objective.pooling=attention", "run.seed=3"])
     assert cfg.optim.lr == 1e-3 and cfg.optim.steps == 25 and cfg.model.dim == 64 and cfg.model.heads == 4
     assert cfg.objective.pooling == "attention" and cfg.run.seed == 3 and cfg.augment.always_bands == (0, 1, 2)
-    assert cfg.objective.queue_size == 2048 and cfg.text.clip_model == "ViT-B-32"
+    assert cfg.objective.queue_size == 2048 and cfg.text.clip_model == "ViT-B-32-quickgelu"
     default = load_config(_write(tmp_path, BASE))
     assert default.optim.epochs == 100 and default.optim.total_steps(10_240) == 1000
 

@@ -75,8 +75,7 @@ def test_zero_shot_and_retrieval(names_emb, tmp_path):
     yaml_path.write_text("classes:\n" + "".join(
         f"  - name: {'X' + c if i % 2 else c}\n    code: {'ABCDEFGH'[i]}\n    prompts: [a view of {c.lower()}]\n"
         for i, c in reversed(list(enumerate(LAND_COVER.classes)))))
-    spec = EvalSpec(tasks=("lc", "lu"), clip_pretrained="none", prompt_sets={"lc": str(yaml_path)}, retrieval_tasks=("lc", "country"),
-                    templates=("a centered satellite image of {}",))
+    spec = EvalSpec(tasks=("lc", "lu"), clip_pretrained="none", prompt_sets={"lc": str(yaml_path)}, retrieval_tasks=("lc", "country"))
     report = evaluate(samples=samples, model=Oracle(names_emb), spec=spec)
     n = int((samples.labels["lc"] >= 0).sum())
     for mode in ("monthly", "quarterly", "single"):
@@ -90,6 +89,47 @@ def test_zero_shot_and_retrieval(names_emb, tmp_path):
     assert table.splitlines()[0].split()[:3] == ["task", "metric", "prompts"] and "descriptive" in table
     doc = json.loads(report.to_json())
     assert len(doc["rows"]) == len(report.rows) and doc["meta"]["n_points"] == N
+
+
+def test_template_kind_is_the_papers_single_template_and_the_ensemble_is_separate(names_emb):
+    """The oracle returns the text embedding of "a centered satellite image of {class}": top-1 is 1.0
+    with the paper's template, and the 7-template ensemble is another, opt-in kind."""
+    from tsmap.score import ensemble
+
+    from tsmap_train.evaluate import PAPER_TEMPLATE, TEMPLATES
+
+    assert EvalSpec().prompt_kinds == ("class-name", "template", "descriptive") and EvalSpec().template == PAPER_TEMPLATE
+    paper = encode_texts([PAPER_TEMPLATE.format(c) for c in LAND_COVER.classes], pretrained="none")
+    spec = EvalSpec(tasks=("lc",), prompt_kinds=("template", "template-ensemble"), temporal=("monthly",), retrieval=False,
+                    clip_pretrained="none")
+    samples = _samples(names_emb)
+    report = evaluate(samples=samples, model=Oracle(paper), spec=spec)
+    assert report.value("lc", "top1", "template", "monthly") == 1.0
+    pooled = ensemble([encode_texts([t.format(c) for t in TEMPLATES], pretrained="none") for c in LAND_COVER.classes])
+    labels = samples.labels["lc"]
+    keep = labels >= 0
+    want = float(np.mean((paper[labels[keep]] @ pooled.T).argmax(1) == labels[keep]))
+    assert report.value("lc", "top1", "template-ensemble", "monthly") == pytest.approx(want)
+    assert len(TEMPLATES) == 7 and want < 1.0  # the ensemble is really another prompt kind
+
+
+def test_scenicness_average_is_the_mean_of_early_and_k_2_5_8_10(names_emb, tmp_path):
+    samples = _samples(names_emb)
+    gt = {f"P{i}": float(1 + (i * 3) % 10) for i in range(N)}
+    (tmp_path / "son.csv").write_text("point_id,score\n" + "".join(f"{k},{v}\n" for k, v in gt.items()))
+    words = ["forest", "road", "lake", "factory", "farm", "beach", "mountain", "car park", "river", "village", "meadow", "quarry"]
+    prompts = [(0, 1 + i % 10, f"a {w}") for i, w in enumerate(words[:10])] + [(1, 1 + (3 * i) % 10, f"the {w}") for i, w in enumerate(words)]
+    (tmp_path / "rated.csv").write_text(",user_index,have_been,confidence,values_in_order,prompts_in_order\n" +
+                                        "".join(f"{i},{u},,,{v},{p}\n" for i, (u, v, p) in enumerate(prompts)))
+    report = evaluate(samples=samples, model=Oracle(names_emb),
+                      spec=EvalSpec(tasks=(), retrieval=False, temporal=("monthly", "single"), clip_pretrained="none"),
+                      scenic_scores=str(tmp_path / "son.csv"), scenic_prompts=str(tmp_path / "rated.csv"))
+    for metric in ("pearson_r", "kendall_tau"):
+        for mode in ("monthly", "single"):
+            parts = [report.value("scenicness", metric, k, mode) for k in ("early", "late-k2", "late-k5", "late-k8", "late-k10")]
+            assert report.value("scenicness", metric, "average", mode) == pytest.approx(np.mean(parts), abs=1e-12)
+            assert len(set(parts)) > 1  # the ensembles differ, so the average is not one of them
+    assert not any("no paper average" in n for n in report.notes)
 
 
 def test_descriptive_set_may_cover_part_of_a_task(names_emb, tmp_path):
@@ -135,6 +175,9 @@ def test_scenicness_rows_match_a_direct_computation(names_emb, tmp_path):
     assert report.value("scenicness", "pearson_r", "late-k2", "monthly") == pytest.approx(stats.pearsonr(late, truth)[0], abs=1e-5)
     with pytest.raises(KeyError):
         report.value("scenicness", "pearson_r", "late-k5", "monthly")  # no rater has 5 prompts
+    with pytest.raises(KeyError):
+        report.value("scenicness", "pearson_r", "average", "monthly")  # so no paper average either
+    assert any("no paper average" in n for n in report.notes)
     with pytest.raises(InputError, match="needs both"):
         evaluate(samples=samples, model=Oracle(names_emb), spec=EvalSpec(tasks=(), retrieval=False, clip_pretrained="none"),
                  scenic_scores=str(tmp_path / "son.csv"))

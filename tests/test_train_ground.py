@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from tsmap.errors import DataError, InputError
-from tsmap_train.ground import encode_photos, load_embedding_file, photo_path
+from tsmap.text_model import DEFAULT_MODEL
+from tsmap_train.ground import _image_tower, encode_photos, load_embedding_file, photo_path
 from tsmap_train.testing import write_embedding_file
 
 
@@ -48,10 +49,14 @@ def test_photos_encoded_with_the_image_tower(tmp_path):
     assert have.tolist() == [True, True, False, True] and emb.views("11111111")[1].tolist() == [False, False, True, False]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model, _, pre = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+        model, _, pre = open_clip.create_model_and_transforms(DEFAULT_MODEL, pretrained=None)
     with torch.inference_mode():
         direct = model.eval().encode_image(pre(Image.open(nested / "40683280E.jpg").convert("RGB"))[None]).numpy()[0]
     np.testing.assert_allclose(views[1], direct, rtol=1e-4, atol=1e-4)
     assert not np.allclose(views[0], views[1])
+    from open_clip.transformer import QuickGELU
+
+    tower = _image_tower(DEFAULT_MODEL, "none")[0].visual  # the network --photos built: OpenAI's QuickGELU one
+    assert all(isinstance(b.mlp.gelu, QuickGELU) for b in tower.transformer.resblocks)
     with pytest.raises(InputError, match="photo folder"):
         encode_photos(str(tmp_path / "nope"), {}, clip_pretrained="none")

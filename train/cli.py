@@ -13,6 +13,7 @@ import sys
 import click
 
 from tsmap.cli_group import ErrorGroup
+from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 
 @click.command("prepare")
@@ -26,8 +27,8 @@ from tsmap.cli_group import ErrorGroup
 @click.option("--patch", default=1, show_default=True, help="Centre patch side kept per point (1, 5, 9, ...).")
 @click.option("--rule", default="authors", show_default=True, type=click.Choice(["authors", "clean"]), help="Cloud/composite rule.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hash-based split.")
-@click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip image tower for --photos.")
-@click.option("--clip-pretrained", default="openai", show_default=True, help="Its weights (tag, file, or 'none').")
+@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip image tower for --photos.")
+@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="Its weights (tag, file, or 'none').")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 def prepare_command(sen4map, out, embeddings, photos, labels_csv, split_csv, split_fractions, patch, rule, seed,
                     clip_model, clip_pretrained, overwrite):
@@ -69,14 +70,15 @@ def train_command(config_path, overrides, resume, resume_from):
 @click.option("--store", required=True, help="Training store (from `tsmap prepare`).")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate on (train, val, test).")
 @click.option("--tasks", default="lc,lu,crop,eunis,bioregion", show_default=True, help="Zero-shot tasks.")
-@click.option("--prompt-kinds", default="class-name,template,descriptive", show_default=True)
+@click.option("--prompt-kinds", default="class-name,template,descriptive", show_default=True,
+              help="template = the paper's 'a centered satellite image of {}'; also template-ensemble (tsmap's 7 templates).")
 @click.option("--temporal", default="monthly,quarterly,single", show_default=True)
 @click.option("--prompts", "prompt_sets", multiple=True, help="Descriptive prompt set per task: TASK=FILE_OR_NAME (repeatable).")
 @click.option("--no-retrieval", is_flag=True, help="Skip Recall@1.")
 @click.option("--scenic-scores", default=None, help="CSV point_id,score of scenicness ground truth.")
 @click.option("--scenic-prompts", default=None, help="Rated prompts CSV (Levering et al.: user_index, values_in_order, prompts_in_order).")
-@click.option("--clip-model", default="ViT-B-32", show_default=True)
-@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--json", "json_out", default=None, help="Also write the results as JSON here.")
 def eval_command(checkpoint, store, split, tasks, prompt_kinds, temporal, prompt_sets, no_retrieval, scenic_scores,
                  scenic_prompts, clip_model, clip_pretrained, json_out):

@@ -8,7 +8,7 @@ Example (every key optional except ``data.store`` and ``run.out``)::
     augment: {name: tsdrop, p: 0.5}                                      # none|tsdrop|tsmixaug|tsmsdrop
     optim: {lr: 1.0e-4, weight_decay: 0.01, batch_size: 1024, accumulate: 1, epochs: 100, warmup_steps: 500}
     run: {out: runs/tsdrop, seed: 0, checkpoint_every: 1000, log_every: 50, device: auto, amp: auto}
-    text: {clip_model: ViT-B-32, clip_pretrained: openai}               # the text model the ground side matches
+    text: {clip_model: ViT-B-32-quickgelu, clip_pretrained: openai}     # the text model the ground side matches
     recipe: tsmap                                                        # or authors: see RECIPES
 
 A recipe is a preset of defaults: ``recipe: authors`` fills in :data:`RECIPES` ``["authors"]`` for
@@ -25,6 +25,7 @@ import yaml
 
 from tsmap.errors import InputError
 from tsmap.model import EncoderConfig
+from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 from .augment import AugmentSpec
 from .objective import POOLINGS
@@ -145,8 +146,8 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
-    clip_model: str = "ViT-B-32"  #: text model the ground embeddings' image tower belongs to
-    clip_pretrained: str = "openai"
+    clip_model: str = DEFAULT_MODEL  #: text model the ground embeddings' image tower belongs to (OpenAI's: QuickGELU)
+    clip_pretrained: str = DEFAULT_PRETRAINED
 
 
 @dataclass(frozen=True)

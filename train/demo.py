@@ -10,6 +10,7 @@ import logging
 import os
 
 from tsmap.model import EncoderConfig
+from tsmap.text_model import DEFAULT_MODEL
 
 from .augment import AugmentSpec
 from .config import DataConfig, ObjectiveConfig, OptimConfig, RunConfig, TextConfig, TrainConfig
@@ -22,7 +23,7 @@ log = logging.getLogger("tsmap.train")
 DEMO_MODEL = EncoderConfig(dim=64, depth=6, heads=8, mlp_dim=256, dropout=0.1)
 
 
-def demo_config(out: str, *, seconds: float = 180.0, steps: int = 400, clip_model: str = "ViT-B-32",
+def demo_config(out: str, *, seconds: float = 180.0, steps: int = 400, clip_model: str = DEFAULT_MODEL,
                 clip_pretrained: str = "none", seed: int = 0, amp: str = "auto") -> TrainConfig:
     """The demo's training config: ``steps`` optimiser steps of 256 samples (about a minute on two idle
     cores), cut short after ``seconds`` on a slow or busy machine."""
@@ -39,7 +40,7 @@ def demo_config(out: str, *, seconds: float = 180.0, steps: int = 400, clip_mode
     )
 
 
-def train_demo_model(out_dir: str, *, clip_model: str = "ViT-B-32", clip_pretrained: str = "none",
+def train_demo_model(out_dir: str, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = "none",
                      seconds: float = 180.0, steps: int = 400, seed: int = 0) -> str:
     """Train the demo encoder into ``out_dir`` and return the path of its checkpoint."""
     os.makedirs(out_dir, exist_ok=True)

@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from tsmap.errors import DataError, InputError, ModelError
+from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 from .store import VIEWS
 
@@ -78,7 +79,7 @@ def photo_path(root: str, point_id: str, view: str, nuts0: str | None) -> str | 
 
 
 def encode_photos(
-    root: str, points: dict[str, str | None], *, clip_model: str = "ViT-B-32", clip_pretrained: str = "openai",
+    root: str, points: dict[str, str | None], *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED,
     batch_size: int = 32,
 ) -> GroundEmbeddings:
     """Encode the LUCAS photos of ``points`` (point id -> NUTS0 code) with open_clip's image tower.

@@ -17,6 +17,7 @@ import numpy as np
 from tsmap.bands import SPECTRAL_NAMES
 from tsmap.composite import CompositeSpec
 from tsmap.errors import DataError, InputError
+from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 from .classes import BIOREGION, COUNTRY, CROPS, EUNIS, LAND_COVER, LAND_USE, MISSING, TASKS
 from .ground import GroundEmbeddings, encode_photos, load_embedding_file
@@ -74,8 +75,8 @@ def prepare(
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
     seed: int = 0,
     exclude: tuple[str, ...] = EXCLUDED_POINTS,
-    clip_model: str = "ViT-B-32",
-    clip_pretrained: str = "openai",
+    clip_model: str = DEFAULT_MODEL,
+    clip_pretrained: str = DEFAULT_PRETRAINED,
     overwrite: bool = False,
 ) -> PrepareReport:
     """Build the training store ``out`` from Sen4Map files and ground embeddings (or photos)."""
