@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -76,7 +77,7 @@ def test_embed_prompts_ensembles_by_rule_and_records_provenance(tmp_path):
     assert ce.starts == (0, 1) and ce.names == ("water", "forest")
     assert ce.tags == provenance(ps, pretrained="none")
     assert ce.tags["prompts_sha256"] == ps.sha256() and ce.tags["text_model"] == "open_clip:ViT-B-32-quickgelu/none"
-    assert '"a river"' in ce.tags["prompts"] and ce.tags["classes"] == "water,forest"
+    assert '"a river"' in ce.tags["prompts"] and json.loads(ce.tags["classes"]) == ["water", "forest"]
     ce_max = embed_prompts(parse_prompts(dict(doc, ensembling="max")), pretrained="none", cache_dir=tmp_path)
     np.testing.assert_allclose(ce_max.vectors, flat, rtol=1e-6)
     assert ce_max.starts == (0, 2)
@@ -166,3 +167,13 @@ def test_text_embeddings_cached_under_the_old_model_id_are_not_reused(tmp_path, 
     assert encoded == [(["a forest"], DEFAULT_MODEL)] and (out == 1).all()
     assert text._Cache(tmp_path, text._cache_key(DEFAULT_MODEL, DEFAULT_PRETRAINED)).dir != old.dir
     assert (encode_texts(["a forest"], model="ViT-B-32", cache_dir=tmp_path) == 7).all()  # the old entry stays the old model's
+
+
+def test_random_tower_warning_fires_also_when_embeddings_come_from_the_cache(tmp_path, caplog):
+    from tsmap import text
+
+    encode_texts(["a lake"], pretrained="none", cache_dir=tmp_path)  # now cached
+    text._WARNED.clear()  # a new process
+    with caplog.at_level("WARNING", logger="tsmap"):
+        encode_texts(["a lake"], pretrained="none", cache_dir=tmp_path)
+    assert any("RANDOM weights" in r.getMessage() for r in caplog.records)

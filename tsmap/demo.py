@@ -53,6 +53,7 @@ def run_demo(out_dir: str, *, size: int = 256, checkpoint: str | None = None, cl
         checkpoint=checkpoint,
         clip_pretrained=clip_pretrained,
         progress=progress,
+        quicklook=True,
     )
     return DemoResult(scene, result, trained, map_accuracy(result.class_map, scene.truth), checkpoint)
 

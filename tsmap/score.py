@@ -13,11 +13,8 @@ import xarray as xr
 
 from .bands import EMBED
 from .errors import InputError
-
-#: Class-map value for pixels without data.
-CLASS_NODATA = 255
-#: Class-map value for pixels the unknown rule rejects ("none of these").
-CLASS_UNKNOWN = 254
+from .legend import CLASS_NODATA, CLASS_UNKNOWN, Legend
+from .georef import keep_crs
 #: CLIP's learned temperature, ``logit_scale.exp()`` of OpenAI CLIP: probabilities are softmax(100 * cos).
 LOGIT_SCALE = 100.0
 #: How the prompts of one class combine: average the embeddings (CLIP, TimeSenCLIP) or take the best prompt.
@@ -50,13 +47,15 @@ class ClassEmbeddings:
 
     ``vectors`` (P, D) are L2-normalised; class ``k`` owns rows ``starts[k]:starts[k+1]`` and its score
     is the best of them (one row per class after "mean" ensembling, so the score is that row's cosine).
-    ``tags`` is the provenance the writer records (prompt set, its sha256, text model id).
+    ``tags`` is the provenance the writer records (prompt set, its sha256, text model id); ``colors``
+    (RGB per class) and ``names`` make the class map's legend.
     """
 
     vectors: np.ndarray
     starts: tuple[int, ...]
     names: tuple[str, ...] = ()
     tags: dict = field(default_factory=dict)
+    colors: tuple = ()
 
     def __post_init__(self) -> None:
         v = np.asarray(self.vectors)
@@ -75,15 +74,19 @@ class ClassEmbeddings:
         return len(self.starts)
 
     @classmethod
-    def from_groups(cls, per_class: list[np.ndarray], *, rule: str = "mean", names=(), tags=None) -> "ClassEmbeddings":
+    def from_groups(cls, per_class: list[np.ndarray], *, rule: str = "mean", names=(), tags=None, colors=()) -> "ClassEmbeddings":
         """Ensemble each class's prompt embeddings (n_k, D) with ``rule`` ("mean" or "max")."""
         if rule not in ENSEMBLING:
             raise InputError(f"ensembling rule must be one of {', '.join(ENSEMBLING)}, got {rule!r}")
         if rule == "mean":
-            return cls(ensemble(per_class), tuple(range(len(per_class))), tuple(names), dict(tags or {}))
+            return cls(ensemble(per_class), tuple(range(len(per_class))), tuple(names), dict(tags or {}), tuple(colors))
         sizes = [len(g) for g in per_class]
         starts = tuple(int(i) for i in np.cumsum([0] + sizes[:-1]))
-        return cls(np.concatenate([np.atleast_2d(g) for g in per_class]), starts, tuple(names), dict(tags or {}))
+        return cls(np.concatenate([np.atleast_2d(g) for g in per_class]), starts, tuple(names), dict(tags or {}), tuple(colors))
+
+    def legend(self) -> Legend:
+        """Names and colours of the class values (``class 0``.. when the classes are unnamed)."""
+        return Legend(self.names or tuple(f"class {i}" for i in range(self.n_classes)), self.colors)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """Class scores (..., K) of L2-normalised ``embeddings`` (..., D); NaN where they are NaN."""
@@ -198,11 +201,14 @@ def classify(
         ranks = {"out": RANK}
         ds["top_class"] = packed.isel(out=slice(4, 4 + top_k)).rename(ranks).transpose(RANK, ...).astype(np.uint8)
         ds["top_probability"] = packed.isel(out=slice(4 + top_k, None)).rename(ranks).transpose(RANK, ...)
+    ds["class"].attrs.update(ce.legend().attrs())
+    for name, units in (("score", "cosine similarity"), ("probability", "1"), ("margin", "1")):
+        ds[name].attrs.update(long_name=f"top-1 {name}", units=units)
     ds.attrs.update(
         n_classes=k, logit_scale=float(logit_scale), normalised=int(means is not None),
         class_nodata=CLASS_NODATA, class_unknown=CLASS_UNKNOWN, **dict(ce.tags),
     )
-    return ds
+    return keep_crs(ds, embedding)
 
 
 def score_block(emb: np.ndarray, classes: ClassEmbeddings, *, logit_scale: float = LOGIT_SCALE, top_k: int = 0,

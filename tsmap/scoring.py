@@ -19,20 +19,10 @@ import numpy as np
 from .bands import EMBED, X, Y
 from .prompts import PromptSet
 from .scenic import ScenicPrompts, load_scenic, scenicness
-from .score import CLASS_NODATA, CLASS_UNKNOWN, ClassEmbeddings, classify
+from .legend import Legend
+from .score import CLASS_NODATA, ClassEmbeddings, classify
 from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, embed_prompts, encode_texts, model_id
 from .write import Product
-
-#: Colours for classes whose prompt file gives none (RGB).
-PALETTE = (
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
-    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180),
-    (0, 0, 128), (128, 128, 128),
-)
-#: Colour of "none of these" (the prompt set's unknown rule).
-UNKNOWN_RGBA = (64, 64, 64, 255)
-
 
 @dataclass(frozen=True, eq=False)
 class ClassScorer:
@@ -69,19 +59,16 @@ class ClassScorer:
         others = tuple(name for name in layers if name != "class")
         tags = {**self.tags(), "text_embeddings_sha256": self.fingerprint()}
         return [
-            Product(out, ("class",), "uint8", CLASS_NODATA, colormap=self.colormap(), tags=tags),
+            Product(out, ("class",), "uint8", CLASS_NODATA, colormap=self.colormap(), tags=tags, legend=self.legend()),
             Product(f"{stem_of(out)}_score.tif", others, "float32", float("nan"), tags=tags),
         ]
 
-    def legend(self) -> list[str]:
-        """Names of the class-map values 0..K-1 (negative classes included: they never appear)."""
-        return list(self.prompts.names)
+    def legend(self) -> Legend:
+        """Names and colours of the class-map values 0..K-1 (negative classes included: they never appear)."""
+        return Legend.from_prompts(self.prompts)
 
     def colormap(self) -> dict[int, tuple[int, int, int, int]]:
-        cmap = {CLASS_NODATA: (0, 0, 0, 0), CLASS_UNKNOWN: UNKNOWN_RGBA}
-        for i, c in enumerate(self.prompts.classes):
-            cmap[i] = (*hex_rgb(c.color), 255) if c.color else (*PALETTE[i % len(PALETTE)], 255)
-        return cmap
+        return self.legend().colormap()
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,16 +122,10 @@ class ScenicScorer:
         return None
 
 
-def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> np.ndarray:
-    """(K, D) mean-ensembled, L2-normalised text embeddings of a prompt set's classes."""
-    return embed_prompts(replace(prompts, ensembling="mean"), model=clip_model, pretrained=clip_pretrained).vectors
-
-
-def hex_rgb(color: str) -> tuple[int, int, int]:
-    text = color.lstrip("#")
-    if len(text) != 6:
-        return (128, 128, 128)
-    return tuple(int(text[i : i + 2], 16) for i in (0, 2, 4))
+def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> ClassEmbeddings:
+    """The mean-ensembled, L2-normalised text embeddings of a prompt set's classes (``.vectors``, (K, D)),
+    with the class names, colours and provenance that :func:`tsmap.classify` puts on its maps."""
+    return embed_prompts(replace(prompts, ensembling="mean"), model=clip_model, pretrained=clip_pretrained)
 
 
 def stem_of(out: str | os.PathLike) -> str:

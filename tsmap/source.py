@@ -32,9 +32,14 @@ class Source:
     period: tuple[str, str]  #: start and end of the query (ISO dates)
 
 
-def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARCH, encoder: EncoderSpec, retry=None) -> Source:
-    """Search the imagery for an AOI and year (or ``query``) and load the encoder (once, in this process)."""
+def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARCH, encoder: EncoderSpec, retry=None,
+                aoi=None) -> Source:
+    """Search the imagery for an AOI and year (or ``query``) and load the encoder (once, in this process).
+
+    ``aoi`` (a :class:`tsmap.aoi.AOI`) limits the outputs to its polygons; its box is the default ``bbox``.
+    """
     if query is None:
+        bbox = bbox or (aoi.bbox if aoi is not None else None)
         if bbox is None or year is None:
             raise InputError("give bbox and year (or a query) to map an area")
         query = Query.for_year(bbox, year)
@@ -58,8 +63,11 @@ def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARC
         "preprocessing": json.dumps(prep.to_dict(), sort_keys=True, default=str),
         "stac": stac,
         "query": query.describe(),
-        "items": ",".join(it.id for it in items),
+        "items": json.dumps([it.id for it in items]),
         "items_sha256": hashlib.sha256(hrefs.encode()).hexdigest(),
+        "item_hrefs": json.dumps([it.get_self_href() for it in items]),
+        "synthetic": "yes" if any(it.properties.get("tsmap:synthetic") for it in items) else "no",
+        **({"aoi": aoi.geometry} if aoi is not None else {}),
     }
-    imagery = Imagery(items, grid, prep, retry or RetryPolicy())
+    imagery = Imagery(items, grid, prep, retry or RetryPolicy(), aoi)
     return Source(items, grid, encoder, pixel_encoder.out_dim, imagery, provenance, (query.start.isoformat(), query.end.isoformat()))

@@ -1,7 +1,11 @@
-"""A STAC item describing a run's outputs: footprint, grid, assets and provenance.
+"""A STAC item describing a run's outputs: footprint, grid, assets, provenance and source items.
 
-Written beside the maps as ``<stem>_item.json`` with relative asset hrefs, so the folder can be
-moved or published as is. Contains nothing time-dependent: an identical run writes an identical file.
+Written beside the outputs as ``<stem>_item.json``. Asset hrefs are relative to the item's folder
+(so the folder can be moved or published as is), ``derived_from`` links point at the Sentinel-2
+items the outputs were made from, and provenance properties keep their types (numbers, lists,
+objects). The item validates against the schemas of the extensions it declares
+(``tests/test_stac_item.py`` checks that offline). Nothing in it is time-dependent: an identical
+run writes an identical file.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import os
 from . import __version__
 from .geo import Grid
 
-EXTENSIONS = [
-    "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
-    "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
-    "https://stac-extensions.github.io/classification/v2.0.0/schema.json",
-    "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
-]
+PROJECTION = "https://stac-extensions.github.io/projection/v1.0.0/schema.json"
+RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
+CLASSIFICATION = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
+PROCESSING = "https://stac-extensions.github.io/processing/v1.1.0/schema.json"
+#: Provenance keys that become links instead of properties.
+LINK_KEYS = ("item_hrefs",)
 
 
 def write_stac_item(
@@ -33,10 +37,11 @@ def write_stac_item(
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     w, s, e, n = grid.lonlat_bbox().as_tuple()
+    typed = {k: typed_value(v) for k, v in sorted(provenance.items()) if k not in LINK_KEYS}
     item = {
         "type": "Feature",
         "stac_version": "1.1.0",
-        "stac_extensions": EXTENSIONS,
+        "stac_extensions": _extensions(assets),
         "id": os.path.basename(path).removesuffix(".json").removesuffix("_item"),
         "bbox": [w, s, e, n],
         "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
@@ -44,14 +49,16 @@ def write_stac_item(
             "datetime": None,
             "start_datetime": start,
             "end_datetime": end,
-            "proj:code": f"EPSG:{grid.epsg}",
-            "proj:shape": list(grid.shape),
-            "proj:transform": list(grid.transform)[:6],
+            "proj:epsg": int(grid.epsg),
+            "proj:shape": [int(v) for v in grid.shape],
+            "proj:transform": [float(v) for v in list(grid.transform)[:6]],
             "processing:software": {"tsmap": __version__},
-            **{f"tsmap:{k}": v for k, v in sorted(provenance.items())},
+            "processing:lineage": "TimeSenCLIP embeddings of cloud-masked Sentinel-2 L2A composites, scored against text prompts",
+            **{f"tsmap:{k}": v for k, v in typed.items()},
         },
-        "links": [],
-        "assets": {key: {**a, "href": os.path.relpath(os.path.abspath(a["href"]), folder)} for key, a in assets.items()},
+        "links": [{"rel": "derived_from", "href": _href(h, folder), "type": "application/geo+json"}
+                  for h in typed_value(provenance.get("item_hrefs", "[]")) if h],
+        "assets": {key: {**a, "href": _href(a["href"], folder)} for key, a in assets.items()},
     }
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -59,3 +66,31 @@ def write_stac_item(
         f.write("\n")
     os.replace(tmp, path)
     return path
+
+
+def typed_value(value):
+    """A provenance value as its JSON type: tags hold text, so ``"[1, 2]"``, ``"3"``, ``"{...}"`` are parsed back."""
+    if not isinstance(value, str) or value[:1] not in '[{-0123456789tfn"':
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _extensions(assets: dict) -> list[str]:
+    used = [PROJECTION, PROCESSING]
+    if any("raster:bands" in a for a in assets.values()):
+        used.append(RASTER)
+    if any("classification:classes" in a or any("classification:classes" in b for b in a.get("raster:bands", []))
+           for a in assets.values()):
+        used.append(CLASSIFICATION)
+    return sorted(used)
+
+
+def _href(href: str, folder: str) -> str:
+    """URLs as they are; local files relative to the item's folder (resolvable wherever the folder goes)."""
+    href = str(href)
+    if "://" in href:
+        return href
+    return os.path.relpath(os.path.abspath(href), folder).replace(os.sep, "/")

@@ -106,18 +106,53 @@ class RasterStore:
 
 
 def _write_georeferencing(group, grid: Grid) -> None:
-    from rasterio.crs import CRS
+    """CF georeferencing: ``x``/``y`` pixel centres with units and a ``spatial_ref`` grid mapping
+    (``crs_wkt`` + the CF projection parameters), so ``xr.open_zarr(..., decode_coords="all")`` and
+    rioxarray see the CRS without tsmap."""
+    from pyproj import CRS
 
     height, width = grid.shape
     r = grid.resolution
     minx, _, _, maxy = grid.bounds
+    crs = CRS.from_epsg(grid.epsg)
+    units = "m" if crs.is_projected else "degrees"
     for name, values in ((X, minx + r * (np.arange(width) + 0.5)), (Y, maxy - r * (np.arange(height) + 0.5))):
         arr = group.create_array(name, shape=values.shape, chunks=values.shape, dtype="float64", dimension_names=(name,), fill_value=np.nan)
         arr[:] = values
+        kind = "projection_x_coordinate" if name == X else "projection_y_coordinate"
+        arr.attrs.update({"standard_name": kind if crs.is_projected else ("longitude" if name == X else "latitude"),
+                          "long_name": f"{name} coordinate of pixel centres", "units": units, "axis": name.upper()})
     t = grid.transform
-    wkt = CRS.from_epsg(grid.epsg).to_wkt()
+    wkt = crs.to_wkt()
     ref = group.create_array(SPATIAL_REF, shape=(), dtype="int32", fill_value=0, dimension_names=())
-    ref.attrs.update({"crs_wkt": wkt, "spatial_ref": wkt, "GeoTransform": " ".join(str(v) for v in (t.c, t.a, t.b, t.f, t.d, t.e))})
+    ref.attrs.update({**_cf_grid_mapping(crs), "crs_wkt": wkt, "spatial_ref": wkt,
+                      "GeoTransform": " ".join(str(v) for v in (t.c, t.a, t.b, t.f, t.d, t.e))})
+    group.attrs.update({"Conventions": "CF-1.8", "title": "tsmap raster store"})
+
+
+def _cf_grid_mapping(crs) -> dict:
+    """CF grid-mapping attributes of ``crs`` (JSON-safe values only)."""
+    cf = crs.to_cf()
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in cf.items() if isinstance(v, (str, int, float))}
+
+
+def is_consolidated(path: str | os.PathLike) -> bool:
+    """Whether the store at ``path`` carries consolidated metadata (:func:`consolidate`)."""
+    import json
+
+    with open(os.path.join(os.fspath(path), "zarr.json"), encoding="utf-8") as f:
+        return bool(json.load(f).get("consolidated_metadata"))
+
+
+def consolidate(path: str | os.PathLike) -> None:
+    """Write consolidated metadata (one read lists every array: fast ``xr.open_zarr`` on remote stores)."""
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr notes that consolidated metadata is not yet in the v3 spec
+        zarr.consolidate_metadata(os.fspath(path), zarr_format=3)
 
 
 # --- the embedding cube -------------------------------------------------------------------------
@@ -127,13 +162,13 @@ def embedding_variables(dim: int, encoding: str) -> dict[str, Variable]:
     """Arrays of an embedding store: ``embedding`` (+ ``scale`` for int8) and ``valid_periods``."""
     if encoding not in ENCODINGS:
         raise InputError(f"embedding encoding {encoding!r} is not supported; choose one of {', '.join(ENCODINGS)}")
-    note = (("normalisation", "L2"), ("encoding", encoding))
-    out = {"valid_periods": Variable("uint8", 0)}
+    note = (("normalisation", "L2"), ("encoding", encoding), ("long_name", "pixel embedding"), ("units", "1"))
+    out = {"valid_periods": Variable("uint8", 0, attrs=(("long_name", "periods with a clear observation"), ("units", "1")))}
     if encoding == "float16":
         out["embedding"] = Variable("float16", np.nan, ((EMBED, dim),), note)
     else:
         out["embedding"] = Variable("int8", 0, ((EMBED, dim),), note + (("scale", "multiply by the 'scale' array"),))
-        out["scale"] = Variable("float32", np.nan)
+        out["scale"] = Variable("float32", np.nan, attrs=(("long_name", "int8 embedding scale"), ("units", "1")))
     return out
 
 
@@ -169,14 +204,21 @@ def write_embeddings(store: RasterStore, tile: Tile, arrays: dict[str, np.ndarra
     store.write(tile, "valid_periods", valid_periods)
 
 
-def open_embeddings(path: str | os.PathLike):
-    """The embedding store as a lazy xarray Dataset (dask arrays), dequantised to float32."""
-    import rioxarray  # noqa: F401  (the .rio accessor: CRS and transform of the cube)
+def open_embeddings(path: str | os.PathLike, *, dtype: str | None = None):
+    """The embedding store as a lazy xarray Dataset (dask arrays) with its CRS (``.rio.crs``).
+
+    float16 embeddings stay float16 (half the memory; scoring upcasts per chunk) unless ``dtype`` is
+    given; int8 ones are dequantised (``embedding * scale``) to float32.
+    """
     import xarray as xr
 
+    from .georef import keep_crs
+
     store = RasterStore.open(path)
-    ds = xr.open_zarr(store.path, consolidated=False, zarr_format=3, decode_coords="all")
-    emb = ds["embedding"].astype(np.float32)
+    ds = xr.open_zarr(store.path, consolidated=is_consolidated(store.path), zarr_format=3, decode_coords="all")
+    emb = ds["embedding"]
     if "scale" in ds:
-        emb = emb * ds["scale"]
-    return ds.assign(embedding=emb.transpose(EMBED, Y, X))
+        emb = (emb.astype(np.float32) * ds["scale"]).assign_attrs(emb.attrs)
+    if dtype is not None:
+        emb = emb.astype(dtype)
+    return ds.assign(embedding=keep_crs(emb.transpose(EMBED, Y, X), ds))

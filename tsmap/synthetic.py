@@ -9,6 +9,7 @@ SCL codes on some dates, a nodata strip on the west edge, and Earth Search-style
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass
 
@@ -98,9 +99,14 @@ def make_scene(out_dir: str, *, size: int = 256, seed: int = 0) -> DemoScene:
 
     truth = np.asarray([CLASSES[n] for n in names], dtype=np.uint8)[labels]
     truth[:, :strip] = 255
+    from .legend import Legend
+    from .prompts import load_prompts
     from .write import write_cog
 
-    truth_path = write_cog(truth, os.path.join(out_dir, "truth.tif"), grid, nodata=255, band_names=["land_cover_index"])
+    legend = Legend.from_prompts(load_prompts("land-cover"))
+    truth_path = write_cog(truth, os.path.join(out_dir, "truth.tif"), grid, nodata=255, band_names=["land_cover_index"],
+                           colormap=legend.colormap(), categories=legend.categories(),
+                           tags={"classes": json.dumps(list(legend.names)), "synthetic": "yes"})
     catalog = pystac.Catalog(id="tsmap-demo", description="tsmap demo: SYNTHETIC Sentinel-2 year (not real data)")
     catalog.add_child(collection)
     root = os.path.join(out_dir, "stac")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ import uuid
 import numpy as np
 
 from .errors import ModelError
+from .legend import Legend
 from .prompts import PromptSet
 from .score import ClassEmbeddings
 from .text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_id
@@ -43,6 +45,7 @@ def encode_texts(
     the cache are encoded (and then stored); ``cache_dir=False`` turns the cache off.
     """
     texts = [str(t) for t in texts]
+    warn_if_random(model, pretrained)
     cache = None if cache_dir is NO_CACHE else _Cache(cache_dir, _cache_key(model, pretrained))
     found = {t: cache.get(t) for t in dict.fromkeys(texts)} if cache else {}
     missing = [t for t in dict.fromkeys(texts) if found.get(t) is None]
@@ -55,6 +58,21 @@ def encode_texts(
     if not texts:
         return np.zeros((0, 0), np.float32)
     return np.stack([found[t] for t in texts]).astype(np.float32)
+
+
+_WARNED: set = set()
+
+
+def warn_if_random(model: str, pretrained: str) -> None:
+    """Warn (once per process and model) that a random text tower makes scores meaningless, whether its
+    embeddings are computed now or come from the cache; outputs record it in their ``warnings`` tag."""
+    if str(pretrained).lower() == RANDOM and model not in _WARNED:
+        _WARNED.add(model)
+        log.warning(
+            "text tower %s has RANDOM weights (--clip-pretrained none): prompt scores are meaningless; "
+            "use the default 'openai' weights or a local weights file for real maps",
+            model,
+        )
 
 
 def embed_prompts(
@@ -70,7 +88,8 @@ def embed_prompts(
     bounds = np.cumsum([0] + [len(g) for g in groups])
     per_class = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     return ClassEmbeddings.from_groups(
-        per_class, rule=prompts.ensembling, names=prompts.names, tags=provenance(prompts, model=model, pretrained=pretrained)
+        per_class, rule=prompts.ensembling, names=prompts.names, tags=provenance(prompts, model=model, pretrained=pretrained),
+        colors=Legend.from_prompts(prompts).colors,
     )
 
 
@@ -80,7 +99,7 @@ def provenance(prompts: PromptSet, *, model: str = DEFAULT_MODEL, pretrained: st
         "prompts_name": prompts.name,
         "prompts_sha256": prompts.sha256(),
         "text_model": model_id(model, pretrained),
-        "classes": ",".join(prompts.names),
+        "classes": json.dumps(prompts.names, ensure_ascii=False),
         "prompts": prompts.to_json(),
     }
 
@@ -96,6 +115,55 @@ def default_cache_dir() -> str:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return os.path.join(base, "tsmap")
+
+
+def cached_weights(model: str, pretrained: str) -> str | None:
+    """The local file of open_clip weights ``pretrained`` for ``model`` when the Hugging Face cache already has
+    them (what ``tsmap download`` fetched), else None. Looked up without any network access."""
+    import open_clip
+    from huggingface_hub import try_to_load_from_cache
+
+    hub = (open_clip.get_pretrained_cfg(model, pretrained) or {}).get("hf_hub", "")
+    if not hub:
+        return None
+    repo, filename = os.path.split(hub.rstrip("/") + ("/open_clip_pytorch_model.bin" if hub.endswith("/") else ""))
+    for name in ("open_clip_model.safetensors", filename):
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str) and os.path.isfile(found):
+            return found
+    return None
+
+
+def _weights_source(model: str, pretrained: str) -> dict:
+    """``create_model`` arguments: a local file first (path given, or weights already cached), so a run
+    that has what it needs never touches the network; else the tag, which open_clip downloads."""
+    import open_clip
+
+    local = None if os.path.isfile(str(pretrained)) else cached_weights(model, pretrained)
+    if local is None:
+        return {"pretrained": pretrained}
+    quick_gelu = bool((open_clip.get_pretrained_cfg(model, pretrained) or {}).get("quick_gelu", False))
+    return {"pretrained": local, "force_quick_gelu": quick_gelu}
+
+
+def prefetch(model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -> str:
+    """Download open_clip weights now (into open_clip's / Hugging Face's cache) for offline runs; returns the file.
+
+    A local weights file is returned as is, and nothing is fetched for it."""
+    import open_clip
+
+    if os.path.isfile(str(pretrained)):
+        return os.path.abspath(pretrained)
+    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    if not cfg:
+        raise ModelError(f"open_clip has no weights {pretrained!r} for {model}; see open_clip.list_pretrained()")
+    try:
+        return open_clip.download_pretrained(cfg)
+    except Exception as exc:
+        raise ModelError(
+            f"cannot download the {model}/{pretrained} weights ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+            "check the network (HF_HUB_OFFLINE=1 forbids downloads), or pass a local weights file with --clip-pretrained FILE"
+        ) from None
 
 
 def _cache_key(model: str, pretrained: str) -> str:
@@ -161,17 +229,12 @@ def _load(model: str, pretrained: str, key: str):
     if model not in open_clip.list_models():
         raise ModelError(f"unknown open_clip model {model!r}; see open_clip.list_models() (default {DEFAULT_MODEL})")
     if str(pretrained).lower() == RANDOM:
-        log.warning(
-            "text tower %s has RANDOM weights (--clip-pretrained none): prompt scores are meaningless; "
-            "use the default 'openai' weights or a local weights file for real maps",
-            model,
-        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             clip = open_clip.create_model(model, pretrained=None)
     else:
         try:
-            clip = open_clip.create_model(model, pretrained=pretrained)
+            clip = open_clip.create_model(model, **_weights_source(model, pretrained))
         except Exception as exc:
             raise ModelError(
                 f"cannot load open_clip weights {pretrained!r} for {model} ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .ledger import FAILED, MISSING, Ledger
 from .runner import RunSummary, run_tiles
-from .store import RasterStore, Variable, embedding_variables
+from .store import RasterStore, Variable, consolidate, embedding_variables
 from .tiles import Tile
 from .write import Product
 
@@ -69,12 +69,14 @@ class EmbeddingOutput:
             RasterStore.open(self.path)  # refuses to delete anything but a tsmap store
             shutil.rmtree(self.path)
         os.replace(self.partial, self.path)
+        consolidate(self.path)
 
 
 def execute(
     task, tiles: list[Tile], *, grid, tile: int, ledger_path: str, provenance: dict,
     deliverables: Deliverables | None = None, embeddings: EmbeddingOutput | None = None,
     period=(None, None), client=None, workers=None, allow_missing: bool = False, progress: bool = True,
+    label: str = "mapping",
 ) -> tuple[RunSummary, list[str]]:
     """Run ``task`` over the tiles not yet done and deliver; returns the summary and the files written."""
     from .executor import make_executor
@@ -101,7 +103,7 @@ def execute(
     executor = make_executor(client, workers=workers or max(1, min(os.cpu_count() or 1, todo)))
     try:
         summary = run_tiles(task, tiles, ledger=ledger, executor=executor, parts=parts,
-                            allow_missing=allow_missing, progress=progress)
+                            allow_missing=allow_missing, progress=progress, label=label)
     except BaseException:
         if not any(ledger.done(t.id) for t in tiles):  # nothing worth resuming: leave no work files behind
             _remove(parts_path if products else None, embeddings.partial if embeddings else None,
@@ -134,7 +136,7 @@ def _deliver(summary, parts, deliverables, embeddings, provenance, tile, period)
         written.append(embeddings.path)
     if deliverables is None or not deliverables.products:
         return written
-    tags = {**provenance, "tile_size": tile, "tiles": summary.tiles, "missing_tiles": ",".join(summary.missing) or "none",
+    tags = {**provenance, "tile_size": tile, "tiles": summary.tiles, "missing_tiles": json.dumps(list(summary.missing)),
             "complete": "no: missing tiles are nodata" if summary.missing else "yes"}
     extra = {"embeddings": {"href": embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}} if embeddings else None
     return publish(parts, deliverables.products, tags=tags, classes=deliverables.classes, quicklook=deliverables.quicklook,

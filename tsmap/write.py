@@ -32,6 +32,7 @@ class Product:
     nodata: float | int
     colormap: dict | None = field(default=None, compare=False)
     tags: dict = field(default_factory=dict, compare=False)  #: provenance of this file's layers (prompts, text model)
+    legend: object = field(default=None, compare=False)  #: a :class:`~tsmap.legend.Legend` for a class map
 
     @property
     def categorical(self) -> bool:
@@ -47,6 +48,7 @@ def write_cog(
     tags: dict | None = None,
     band_names: list[str] | None = None,
     colormap: dict | None = None,
+    categories: list[str] | None = None,
 ) -> str:
     """Write an in-memory ``data`` (y, x) or (band, y, x) on ``grid`` as a COG with overviews."""
     data = np.asarray(data)
@@ -57,7 +59,7 @@ def write_cog(
     full = (slice(0, grid.shape[0]), slice(0, grid.shape[1]))
     return write_cog_blocks(
         path, grid, [(full, data)], count=data.shape[0], dtype=data.dtype.name, nodata=nodata,
-        tags=tags, band_names=band_names, colormap=colormap,
+        tags=tags, band_names=band_names, colormap=colormap, categories=categories,
     )
 
 
@@ -72,11 +74,13 @@ def write_cog_blocks(
     tags: dict | None = None,
     band_names: list[str] | None = None,
     colormap: dict | None = None,
+    categories: list[str] | None = None,
 ) -> str:
     """Write ``blocks`` — ((rows, cols) slices, (band, h, w) array) — as a COG at ``path``.
 
     Pixels no block covers are ``nodata``. Integer rasters get nearest-neighbour overviews,
-    float rasters averaged ones (nodata excluded).
+    float rasters averaged ones (nodata excluded). ``categories`` (a name per pixel value of band 1)
+    become GDAL raster categories, which GDAL keeps beside a GeoTIFF in ``<path>.aux.xml``.
     """
     import rasterio
     import rasterio.shutil
@@ -108,6 +112,8 @@ def write_cog_blocks(
             staging, final, driver="COG", compress="DEFLATE", blocksize=COG_BLOCK, bigtiff="IF_SAFER",
             overview_resampling="nearest" if integer else "average",
         )
+        if categories:
+            write_categories(path, categories)
         os.replace(final, path)
     finally:
         for tmp in (staging, final):
@@ -115,3 +121,18 @@ def write_cog_blocks(
                 os.remove(tmp)
     return path
 
+
+
+def write_categories(path: str, names: list[str]) -> str:
+    """GDAL category names of band 1 of ``path``, in its PAM sidecar ``<path>.aux.xml`` (how GDAL stores
+    them for GeoTIFF; QGIS and ``gdalinfo`` show them). Written atomically; returns the sidecar's path."""
+    from xml.sax.saxutils import escape
+
+    aux = f"{path}.aux.xml"
+    body = "".join(f"      <Category>{escape(n)}</Category>\n" for n in names)
+    xml = f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n{body}    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n'
+    tmp = f"{aux}.{uuid.uuid4().hex[:8]}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(xml)
+    os.replace(tmp, aux)
+    return aux
