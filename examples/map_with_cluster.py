@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     scene = make_scene(os.path.join(args.out, "scene"), size=args.size)
     query = tsmap.Query.for_year(scene.grid.lonlat_bbox(), scene.year)
-    text = dict(clip_pretrained=args.clip_pretrained)
+    text = dict(clip_clip_pretrained=args.clip_pretrained)
 
     # 1. The lazy cube: building it reads no pixels.
     items = tsmap.search(query, stac=scene.catalog)
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. Text search over the lazy, georeferenced embedding cube.
     cube = tsmap.open_embeddings(emb.path)["embedding"]
-    hits = search_text(cube, "a lake with clear water", grid=scene.grid, top=5, pretrained=args.clip_pretrained)
+    hits = search_text(cube, "a lake with clear water", grid=scene.grid, top=5, clip_pretrained=args.clip_pretrained)
     with open(os.path.join(args.out, "lake-search.geojson"), "w") as f:
         json.dump(hits, f, indent=1)
     print(f"text search: {len(hits['features'])} pixels -> {os.path.join(args.out, 'lake-search.geojson')}")

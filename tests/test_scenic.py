@@ -89,7 +89,7 @@ def test_illustrative_set_and_text_encoding(tmp_path):
     assert min(sp.values) == 1 and max(sp.values) == 10
     rng = np.random.default_rng(0)
     em = xr.DataArray(l2_normalise(rng.normal(size=(512, 2, 2)), axis=0), dims=("embed", "y", "x"))
-    via_model = scenicness(em, sp, pretrained="none", cache_dir=tmp_path)
+    via_model = scenicness(em, sp, clip_pretrained="none", cache_dir=tmp_path)
     given = scenicness(em, sp, text_embeddings=encode_texts(list(sp.texts), pretrained="none", cache_dir=tmp_path))
     np.testing.assert_allclose(via_model.values, given.values, rtol=1e-6)
     assert via_model.attrs["text_model"] == "open_clip:ViT-B-32-quickgelu/none" and via_model.attrs["scenic_sha256"] == sp.sha256()

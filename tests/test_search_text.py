@@ -81,7 +81,7 @@ def test_text_query_is_encoded_with_the_text_tower(tmp_path):
     emb = l2_normalise(rng.normal(size=(6, 8, 512)))
     q = encode_texts(["olive groves on dry terraced hills"], pretrained="none", cache_dir=tmp_path)[0]
     emb[4, 4] = q
-    fc = search_text(as_cube(emb), "olive groves on dry terraced hills", grid=GRID, top=3, pretrained="none", cache_dir=tmp_path)
+    fc = search_text(as_cube(emb), "olive groves on dry terraced hills", grid=GRID, top=3, clip_pretrained="none", cache_dir=tmp_path)
     assert fc["properties"]["query"] == "olive groves on dry terraced hills"
     assert fc["properties"]["text_model"] == "open_clip:ViT-B-32-quickgelu/none" and fc["properties"]["epsg"] == 32632
     by_vector = search_text(as_cube(emb), q, grid=GRID, top=3)

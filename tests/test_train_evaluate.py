@@ -38,7 +38,7 @@ class Oracle(torch.nn.Module):
 @pytest.fixture(scope="module")
 def names_emb():
     ps = PromptSet("lc-names", tuple(PromptClass(n, (n,)) for n in LAND_COVER.classes))
-    return class_embeddings(ps, clip_pretrained="none")
+    return class_embeddings(ps, clip_pretrained="none").vectors
 
 
 def _samples(names_emb, seed=0):

@@ -282,8 +282,8 @@ def _scenicness(samples: Samples, sat: dict, scores_csv: str | None, prompts_sou
     for mode, emb in sat.items():
         cube = xr.DataArray(emb[idx], dims=("point", EMBED))
         for name, method, k in methods:
-            pred = scenicness(cube, prompts, method=method, min_prompts=k, model=spec.clip_model,
-                              pretrained=spec.clip_pretrained).values
+            pred = scenicness(cube, prompts, method=method, min_prompts=k, clip_model=spec.clip_model,
+                              clip_pretrained=spec.clip_pretrained).values
             rows.append(EvalRow("scenicness", "pearson_r", name, mode, metrics.pearson_r(pred, gt), int(idx.size)))
             rows.append(EvalRow("scenicness", "kendall_tau", name, mode, metrics.kendall_tau(pred, gt), int(idx.size)))
     return rows + _scenic_average(rows)

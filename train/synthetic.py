@@ -153,5 +153,5 @@ def demo_anchors(classes: tuple[str, ...] = tuple(CLASSES), *, prompts: str = "l
     from tsmap.prompts import load_prompts
 
     prompt_set = load_prompts(prompts)
-    emb = class_embeddings(prompt_set, clip_model=clip_model, clip_pretrained=clip_pretrained)
+    emb = class_embeddings(prompt_set, clip_model=clip_model, clip_pretrained=clip_pretrained).vectors
     return emb[[prompt_set.names.index(c) for c in classes]]

@@ -30,6 +30,7 @@ import xarray as xr
 
 from .bands import BAND, MONTH, SCL, SPECTRAL_NAMES, TIME, Y, X
 from .errors import InputError
+from .georef import keep_crs
 
 #: Scene classification layer classes (Sen2Cor).
 SCL_CLASSES = {
@@ -111,12 +112,28 @@ def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.D
         planes = data.map_blocks(_composite_block, **kw, dtype=np.float32, drop_axis=[0], chunks=((n_planes + 1,),) + data.chunks[2:])
     s2 = planes[:n_planes].reshape((spec.periods, len(SPECTRAL_NAMES)) + planes.shape[1:])
     counts = planes[n_planes].astype(np.uint8)
-    coords = {MONTH: np.arange(spec.periods), BAND: list(SPECTRAL_NAMES), Y: cube[Y], X: cube[X]}
-    return xr.Dataset(
+    coords = {MONTH: period_dates(cube[TIME].values, spec.periods), BAND: list(SPECTRAL_NAMES), Y: cube[Y], X: cube[X]}
+    ds = xr.Dataset(
         {"s2": ((MONTH, BAND, Y, X), s2), "valid_periods": ((Y, X), counts)},
         coords=coords,
         attrs={k: v for k, v in cube.attrs.items() if k in ("crs", "transform", "epsg", "resolution")},
     )
+    ds["s2"].attrs.update(long_name="median surface reflectance (digital numbers)", units="1", composite_rule=spec.rule)
+    ds["valid_periods"].attrs.update(long_name="periods with a clear observation", units="1")
+    return keep_crs(ds, cube)
+
+
+def period_dates(times, periods: int) -> np.ndarray:
+    """The first day of each period (``datetime64[D]``), in the 12 months from the first acquisition's month.
+
+    Periods follow calendar months (period ``p`` holds months ``12p/periods + 1`` ..); a window that
+    starts in March puts January and February in the following year.
+    """
+    times = np.asarray(times, dtype="datetime64[M]")
+    first = times.min() if times.size else np.datetime64("2000-01", "M")
+    year, month = first.astype(object).year, first.astype(object).month
+    starts = [p * 12 // periods + 1 for p in range(periods)]
+    return np.array([f"{year + (m < month):04d}-{m:02d}-01" for m in starts], dtype="datetime64[D]")
 
 
 def _ordered(cube: xr.DataArray) -> xr.DataArray:

@@ -12,6 +12,7 @@ import xarray as xr
 from .bands import BAND, EMBED, MONTH
 from .checkpoint_format import weights_sha256
 from .errors import InputError
+from .georef import keep_crs
 from .patches import PATCH_X, PATCH_Y, neighbourhoods
 from .preprocess import AUTHORS, Preprocessing
 
@@ -145,4 +146,5 @@ def embed(s2: xr.DataArray, encoder: PixelEncoder) -> xr.DataArray:
         output_dtypes=[np.float32],
         dask_gufunc_kwargs={"output_sizes": {EMBED: encoder.out_dim}},
     )
-    return out.transpose(EMBED, ...).rename("embedding")
+    out.attrs.update(long_name="pixel embedding (L2-normalised)", units="1")
+    return keep_crs(out.transpose(EMBED, ...).rename("embedding"), s2)

@@ -133,8 +133,29 @@ class Grid:
         minx, miny, maxx, maxy = self.bounds
         return Grid(self.epsg, (minx - m, miny - m, maxx + m, maxy + m), self.resolution)
 
+    def _repr_html_(self) -> str:
+        h, w = self.shape
+        return (f"<div><strong>Grid</strong> {w} x {h} px at {self.resolution:g} m, EPSG:{self.epsg}, "
+                f"bounds {tuple(round(b, 2) for b in self.bounds)}</div>")
+
     def lonlat_bbox(self) -> BBox:
         """The lon/lat box enclosing this grid."""
         from rasterio.warp import transform_bounds
 
         return BBox(*transform_bounds(f"EPSG:{self.epsg}", "EPSG:4326", *self.bounds, densify_pts=21))
+
+
+def epsg_of(crs: str | int) -> int:
+    """The EPSG code of a CRS given as a code (``32632``, ``"EPSG:32632"``) or a WKT/PROJ string that has one."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    text = str(crs).strip()
+    try:
+        parsed = CRS.from_user_input(int(text) if text.isdigit() else text)
+    except CRSError as exc:
+        raise InputError(f"CRS {text[:80]!r} is not valid ({' '.join(str(exc).split())[:120]}); give an EPSG code such as 32632") from None
+    code = parsed.to_epsg()
+    if code is None:
+        raise InputError(f"CRS {text[:80]!r} matches no EPSG code; tsmap grids are defined by one, so give it (e.g. --crs 32632)")
+    return int(code)

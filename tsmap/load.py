@@ -21,6 +21,7 @@ import xarray as xr
 from .bands import ALL_NAMES, BAND, SCL, TIME
 from .errors import DataError, InputError
 from .geo import Grid
+from .georef import with_crs
 from .items import as_item, dn_offsets, prepare_item
 from .reader import AssetReader
 from .signing import Signer, needs_signing
@@ -83,7 +84,7 @@ def load_cube(
     if merge_same_day:
         cube = _merge_same_day(cube, [_acquisition(it) for it in items])
     cube.name = "s2"
-    return cube
+    return with_crs(cube, grid.epsg)
 
 
 def chunk_bytes(n_times: int, chunk: int = DEFAULT_CHUNK) -> int:

@@ -21,6 +21,7 @@ import xarray as xr
 
 from .bands import BAND, MONTH, X, Y
 from .errors import InputError
+from .georef import SPATIAL_REF
 
 PATCH_Y, PATCH_X = "patch_y", "patch_x"
 EDGES = {"nan": np.nan, "edge": "nearest", "symmetric": "reflect"}  # tsmap name -> dask boundary
@@ -45,7 +46,7 @@ def neighbourhoods(s2: xr.DataArray, size: int, *, edge: str = "nan") -> xr.Data
         padded = data
     chunks = padded.chunks[:2] + tuple(tuple(c - 2 * r for c in axis) for axis in padded.chunks[2:])
     windows = padded.map_blocks(_windows, size=int(size), new_axis=[4, 5], chunks=chunks + ((size,), (size,)), dtype=data.dtype)
-    coords = {k: s2.coords[k] for k in (MONTH, BAND, Y, X) if k in s2.coords}
+    coords = {k: s2.coords[k] for k in (MONTH, BAND, Y, X, SPATIAL_REF) if k in s2.coords}
     return xr.DataArray(windows, dims=(MONTH, BAND, Y, X, PATCH_Y, PATCH_X), coords=coords, name=s2.name, attrs=s2.attrs)
 
 

@@ -13,6 +13,7 @@ appear only when complete.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -27,10 +28,11 @@ from .scenic import ScenicPrompts
 from .scoring import ClassScorer, ScenicScorer, stem_of
 from .search import EARTH_SEARCH, Query
 from .source import open_source
+from .stac_item import typed_value
 from .store import RasterStore
 from .tasks import TileTask
 from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED
-from .tiles import default_tile, tile_grid
+from .tiles import default_tile, fit_tile, tile_grid
 from .work import Deliverables, EmbeddingOutput, execute
 
 
@@ -48,6 +50,38 @@ class MapResult:
     scenic_map: str | None = None
     embeddings: str | None = None  #: the embedding store, when kept
 
+    @property
+    def quicklook(self) -> str | None:
+        return next((p for p in self.outputs if p.endswith("_quicklook.png")), None)
+
+    @property
+    def maps(self) -> dict[str, str]:
+        """The COGs written, by kind: ``class``, ``confidence``, ``scenic``."""
+        return {k: v for k, v in (("class", self.class_map), ("confidence", self.score_map), ("scenic", self.scenic_map)) if v}
+
+    def open(self, *, chunks: dict | None = None):
+        """Every map layer as one lazy ``xarray.Dataset`` with CRS, class legend and provenance."""
+        from .results import open_map
+
+        return open_map(self.maps, chunks=chunks)
+
+    def plot(self, layer: str | None = None, *, ax=None):
+        """Draw ``layer`` (default: the class map, else scenicness) in the prompt set's colours, with a legend."""
+        from .results import plot_map
+
+        return plot_map(self.open(), layer, ax=ax)
+
+    def _repr_html_(self) -> str:
+        from .results import result_html
+
+        h, w = self.grid.shape
+        rows = [("grid", f"{w} x {h} px at {self.grid.resolution:g} m, EPSG:{self.grid.epsg}"), ("scenes", self.n_items)]
+        rows += [(k, v) for k, v in self.maps.items()] + ([("classes", ", ".join(self.classes))] if self.classes else [])
+        if self.summary is not None:
+            rows.append(("tiles", f"{self.summary.tiles} ({self.summary.computed} computed, {self.summary.reused} reused, "
+                                  f"{len(self.summary.missing)} missing)"))
+        return result_html("tsmap MapResult", rows)
+
 
 @dataclass(frozen=True)
 class EmbedResult:
@@ -55,6 +89,13 @@ class EmbedResult:
     grid: Grid
     n_items: int
     summary: RunSummary | None
+    item: str | None = None  #: the STAC item describing the store
+
+    def open(self):
+        """The embedding store as a lazy ``xarray.Dataset`` with its CRS (:func:`tsmap.open_embeddings`)."""
+        from .store import open_embeddings
+
+        return open_embeddings(self.path)
 
 
 def embed_area(
@@ -62,21 +103,36 @@ def embed_area(
     query: Query | None = None, stac: str = EARTH_SEARCH, checkpoint: str | None = None,
     encoder: EncoderSpec | None = None, device: str | None = None, encoding: str = "float16", tile: int | None = None,
     client=None, workers: int | None = None, allow_missing: bool = False, retry: RetryPolicy | None = None,
-    progress: bool = True,
+    progress: bool = True, aoi=None,
 ) -> EmbedResult:
-    """Write the per-pixel embedding cube of an AOI and year to the Zarr v3 store ``out``."""
+    """Write the per-pixel embedding cube of an AOI and year to the Zarr v3 store ``out``.
+
+    ``aoi`` (a polygon file or :class:`tsmap.aoi.AOI`) limits the store to its polygons (no data outside).
+    """
     out = _output_path(out, ".zarr")
     spec = encoder or EncoderSpec(checkpoint, device=device)
-    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry)
-    size = tile or default_tile(spec.device)
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi))
+    size = tile or fit_tile(src.grid, default_tile(spec.device), _slots(client, workers))
     emb = EmbeddingOutput(out, src.dim, encoding)
     task = TileTask(src.grid, src.imagery, spec, embeddings=emb.partial, encoding=encoding)
     summary, _ = execute(
         task, tile_grid(src.grid, size), grid=src.grid, tile=size, ledger_path=f"{out}.ledger.jsonl",
         provenance={**src.provenance, "encoding": encoding}, embeddings=emb, period=src.period,
-        client=client, workers=workers, allow_missing=allow_missing, progress=progress,
+        client=client, workers=workers, allow_missing=allow_missing, progress=progress, label="embedding",
     )
-    return EmbedResult(out, src.grid, len(src.items), summary)
+    item = _store_item(out, src, encoding, summary)
+    return EmbedResult(out, src.grid, len(src.items), summary, item)
+
+
+def _store_item(out: str, src, encoding: str, summary: RunSummary) -> str:
+    """``<stem>_item.json``: a STAC item for the embedding store (footprint, grid, period, provenance)."""
+    from .stac_item import write_stac_item
+
+    asset = {"href": out, "type": "application/vnd+zarr", "roles": ["data"],
+             "title": f"TimeSenCLIP pixel embeddings ({src.dim}-d, L2-normalised, {encoding})"}
+    tags = {**src.provenance, "encoding": encoding, "missing_tiles": json.dumps(list(summary.missing))}
+    return write_stac_item(f"{stem_of(out)}_item.json", grid=src.grid, assets={"embeddings": asset}, provenance=tags,
+                           start=src.period[0], end=src.period[1])
 
 
 def classify_embeddings(
@@ -112,15 +168,16 @@ def predict(
     device: str | None = None, tile: int | None = None, keep_embeddings: str | os.PathLike | None = None,
     encoding: str = "float16", scenic: str | ScenicPrompts | None = None, scenic_method: str = "early",
     quicklook: bool = False, client=None, workers: int | None = None, allow_missing: bool = False,
-    retry: RetryPolicy | None = None, progress: bool = True,
+    retry: RetryPolicy | None = None, progress: bool = True, aoi=None,
 ) -> MapResult:
     """Map ``prompts`` over an AOI for one year: class COG ``out``, confidence COG ``*_score.tif``,
     with ``scenic`` prompts also ``*_scenic.tif``, a STAC item ``*_item.json`` (and ``*_quicklook.png``);
     the embeddings go to ``keep_embeddings`` if given.
 
     Give ``bbox`` and ``year`` (or a full ``query``); ``grid`` overrides the output grid (default:
-    10 m in the UTM zone of the AOI centre). ``client`` is a ``distributed.Client`` or a scheduler
-    address; without it tiles run on ``workers`` threads here.
+    10 m in the UTM zone of the AOI centre). ``aoi`` (a polygon file or :class:`tsmap.aoi.AOI`) maps only
+    inside its polygons (no data outside; its box is the default ``bbox``). ``client`` is a
+    ``distributed.Client`` or a scheduler address; without it tiles run on ``workers`` threads here.
     """
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
     out = _output_path(out, ".tif")
@@ -131,9 +188,9 @@ def predict(
     if scenic is not None:
         scorers.append(ScenicScorer.build(scenic, method=scenic_method, clip_model=clip_model, clip_pretrained=clip_pretrained))
         products += scorers[1].products(f"{stem_of(out)}_scenic.tif")
-    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry)
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi))
     _check_dims(src.dim, scorers)
-    size = tile or default_tile(spec.device)
+    size = tile or fit_tile(src.grid, default_tile(spec.device), _slots(client, workers))
     emb = EmbeddingOutput(keep, src.dim, encoding) if keep else None
     task = TileTask(src.grid, src.imagery, spec, embeddings=emb.partial if emb else None, encoding=encoding, scorers=tuple(scorers))
     summary, written = execute(
@@ -147,25 +204,28 @@ def predict(
 def plan_area(
     *, bbox: BBox | None = None, year: int | None = None, grid: Grid | None = None, query: Query | None = None,
     stac: str = EARTH_SEARCH, checkpoint: str | None = None, encoder: EncoderSpec | None = None,
-    tile: int | None = None, retry: RetryPolicy | None = None,
+    tile: int | None = None, retry: RetryPolicy | None = None, aoi=None, workers: int | None = None,
 ) -> Plan:
     """What :func:`predict` or :func:`embed_area` would do (items, pixels, tiles, time), computing nothing."""
-    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=encoder or EncoderSpec(checkpoint), retry=retry)
-    return plan(source=src, tile=tile)
+    spec = encoder or EncoderSpec(checkpoint)
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi))
+    return plan(source=src, tile=tile or fit_tile(src.grid, default_tile(spec.device), _slots(None, workers)), workers=workers)
 
 
 def _score_store(store: RasterStore, scorers: list, products: list, quicklook: bool, client, workers, progress) -> MapResult:
     _check_dims(store.group["embedding"].shape[0], scorers)
     meta = store.attrs["tsmap_provenance"]
-    classes = scorers[0].legend()
+    legend = scorers[0].legend()
+    classes = list(legend.names) if legend is not None else None
     task = TileTask(store.grid, None, embeddings=os.path.abspath(store.path), scorers=tuple(scorers))
     summary, written = execute(
         task, store.tiles, grid=store.grid, tile=store.tile_size, ledger_path=f"{products[0].path}.ledger.jsonl",
-        provenance={**meta, "embeddings": os.path.abspath(store.path), "embeddings_missing_tiles": ",".join(store.attrs.get("tsmap_missing_tiles", [])) or "none"},
+        provenance={**meta, "embeddings": os.path.abspath(store.path),
+                    "embeddings_missing_tiles": json.dumps(list(store.attrs.get("tsmap_missing_tiles", [])))},
         deliverables=Deliverables(products, classes, quicklook), period=tuple(store.attrs.get("tsmap_period", (None, None))),
-        client=client, workers=workers, progress=progress,
+        client=client, workers=workers, progress=progress, label="scoring",
     )
-    return _result(store.grid, len(meta.get("items", "").split(",")), written, summary, products, classes or ())
+    return _result(store.grid, len(typed_value(meta.get("items", "[]"))), written, summary, products, classes or ())
 
 
 def _result(grid, n_items, written, summary, products, classes, embeddings=None) -> MapResult:
@@ -173,6 +233,18 @@ def _result(grid, n_items, written, summary, products, classes, embeddings=None)
     confidence = next((p.path for p in products if "score" in p.layers), None)
     return MapResult(grid, n_items, tuple(written), summary, tuple(classes), by_layer.get("class"), confidence,
                      by_layer.get("scenic"), embeddings)
+
+
+def _aoi(aoi):
+    """An :class:`~tsmap.aoi.AOI` from a polygon file path (or as given)."""
+    from .aoi import AOI, read_aoi
+
+    return aoi if aoi is None or isinstance(aoi, AOI) else read_aoi(aoi)
+
+
+def _slots(client, workers: int | None) -> int:
+    """Tiles that can run at once: the local threads (a cluster's size is not known before it is reached)."""
+    return 1 if client is not None else int(workers or os.cpu_count() or 1)
 
 
 def _complete_store(path) -> RasterStore:

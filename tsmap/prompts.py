@@ -108,6 +108,21 @@ class PromptSet:
         """Hash of everything that defines the set, so an output can be traced to its exact prompts."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
+    def _repr_html_(self) -> str:
+        """A notebook table: value, colour swatch, name and prompt texts of every class."""
+        from html import escape
+
+        from .legend import Legend, rgb_hex
+
+        legend = Legend.from_prompts(self)
+        rows = "".join(
+            f"<tr><td>{i}</td><td style='background:{rgb_hex(rgb)};width:1.5em'></td><td>{escape(c.name)}</td>"
+            f"<td style='text-align:left'>{escape(' | '.join(texts))}</td></tr>"
+            for i, (c, rgb, texts) in enumerate(zip(self.classes, legend.colors, self.texts()))
+        )
+        head = f"<strong>{escape(self.name)}</strong>: {len(self.classes)} classes, ensembling {self.ensembling}"
+        return f"<div>{head}<table><tr><th>value</th><th></th><th>class</th><th>prompts</th></tr>{rows}</table></div>"
+
 
 def bundled() -> list[str]:
     """Names of the class prompt sets shipped with tsmap (e.g. ``land-cover``, ``crops``)."""

@@ -66,8 +66,8 @@ def run_tiles(
                 break
             for future in executor.wait_any(list(in_flight)):
                 tile = in_flight.pop(future)
-                _settle(future, tile, ledger, parts, executor, in_flight)
-                bar.update(tile.pixels)
+                if _settle(future, tile, ledger, parts, executor, in_flight):
+                    bar.update(tile.pixels)  # failed tiles are not progress
     failed = [t.id for t in tiles if ledger.status.get(t.id) == FAILED]
     if failed and not allow_missing:
         raise DataError(_failure_message(failed, len(tiles), ledger))
@@ -84,13 +84,14 @@ def _run(task, tile):
     return task(tile)
 
 
-def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, executor, in_flight: dict) -> None:
+def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, executor, in_flight: dict) -> bool:
+    """Record a finished tile; True when it is done, False when it failed."""
     try:
         result = future.result()
     except ReadFailure as exc:
         log.warning("tile %s failed: %s", tile.id, exc)
         ledger.record(tile.id, FAILED, error=str(exc))
-        return
+        return False
     except BaseException as exc:
         ledger.record(tile.id, FAILED, error=f"{type(exc).__name__}: {exc}"[:300])
         executor.cancel(list(in_flight))
@@ -99,6 +100,7 @@ def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, execu
         for name, layer in result.layers.items():
             parts.write(tile, name, layer)
     ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=result.seconds)
+    return True
 
 
 def _failure_message(failed: list[str], total: int, ledger: Ledger) -> str:
@@ -112,7 +114,7 @@ def _failure_message(failed: list[str], total: int, ledger: Ledger) -> str:
 
 
 def _bar(total: int, initial: int, enabled: bool, label: str):
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a widget in notebooks, text in terminals
 
     return tqdm(
         total=total, initial=initial, unit="px", unit_scale=True, desc=label, disable=not enabled,

@@ -24,6 +24,7 @@ from importlib import resources
 import numpy as np
 import xarray as xr
 
+from .georef import keep_crs
 from .bands import EMBED
 from .errors import InputError
 from .prompts import SCENIC_SUFFIX, read_document
@@ -133,20 +134,20 @@ def scenicness(
     method: str = "early",
     min_prompts: int = 2,
     text_embeddings: np.ndarray | None = None,
-    model: str = DEFAULT_MODEL,
-    pretrained: str = DEFAULT_PRETRAINED,
+    clip_model: str = DEFAULT_MODEL,
+    clip_pretrained: str = DEFAULT_PRETRAINED,
     cache_dir=None,
     logit_scale: float = LOGIT_SCALE,
 ) -> xr.DataArray:
     """Scenicness (y, x) float32 on the 1-10 scale of an (embed, y, x) cube, lazily; NaN where no data.
 
     ``text_embeddings`` (P, D) are the prompts' embeddings in order; when omitted they are encoded
-    with the open_clip ``model``/``pretrained`` (cached). ``min_prompts`` applies to ``method="late"``.
+    with the open_clip ``clip_model``/``clip_pretrained`` (cached). ``min_prompts`` applies to ``method="late"``.
     """
     weights = _weights(prompts, method, min_prompts)
-    text_model = "given" if text_embeddings is not None else model_id(model, pretrained)
+    text_model = "given" if text_embeddings is not None else model_id(clip_model, clip_pretrained)
     if text_embeddings is None:
-        text_embeddings = encode_texts(list(prompts.texts), model=model, pretrained=pretrained, cache_dir=cache_dir)
+        text_embeddings = encode_texts(list(prompts.texts), model=clip_model, pretrained=clip_pretrained, cache_dir=cache_dir)
     vectors = l2_normalise(text_embeddings)
     if vectors.shape[0] != len(prompts.texts):
         raise InputError(f"{vectors.shape[0]} text embeddings for {len(prompts.texts)} scenic prompts; give one per prompt")
@@ -162,9 +163,10 @@ def scenicness(
     out.attrs.update(
         scenic_prompts=prompts.name, scenic_sha256=prompts.sha256(), prompts=prompts.to_json(),
         scenic_method=_describe(method, min_prompts, weights),
-        logit_scale=float(logit_scale), text_model=text_model,
+        logit_scale=float(logit_scale), text_model=text_model, long_name="scenicness", units="1-10 rating",
+        valid_range=[1.0, 10.0],
     )
-    return out.rename("scenicness")
+    return keep_crs(out.rename("scenicness"), embedding)
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,13 +25,13 @@ def search_text(
     *,
     grid: Grid,
     top: int = 10,
-    model: str = DEFAULT_MODEL,
-    pretrained: str = DEFAULT_PRETRAINED,
+    clip_model: str = DEFAULT_MODEL,
+    clip_pretrained: str = DEFAULT_PRETRAINED,
     cache_dir=None,
 ) -> dict:
     """The ``top`` pixels of an (embed, y, x) cube most similar to ``query``, as a GeoJSON FeatureCollection.
 
-    ``query`` is text (encoded with the open_clip ``model``/``pretrained``, cached) or an embedding
+    ``query`` is text (encoded with the open_clip ``clip_model``/``clip_pretrained`` (the keyword names of :func:`tsmap.predict`), cached) or an embedding
     (D,). Pixel centres come from the cube's ``x``/``y`` coordinates when it has them, else from
     ``grid``; ``grid.epsg`` is their CRS. Each feature is a lon/lat point with ``rank`` (1 = best),
     ``score`` (cosine), ``row``/``col`` and ``x``/``y`` in the grid CRS. Ties go to the first pixel in
@@ -43,7 +43,7 @@ def search_text(
     if isinstance(query, str):
         if not query.strip():
             raise InputError("the text query is empty; describe what to look for")
-        q = encode_texts([query.strip()], model=model, pretrained=pretrained, cache_dir=cache_dir)[0]
+        q = encode_texts([query.strip()], model=clip_model, pretrained=clip_pretrained, cache_dir=cache_dir)[0]
     else:
         q = np.asarray(query, np.float32)
     if q.ndim != 1 or EMBED not in embedding.dims or embedding.sizes[EMBED] != q.shape[0]:
@@ -65,7 +65,7 @@ def search_text(
     ]
     meta = {"query": query.strip() if isinstance(query, str) else None, "epsg": grid.epsg}
     if isinstance(query, str):
-        meta["text_model"] = model_id(model, pretrained)
+        meta["text_model"] = model_id(clip_model, clip_pretrained)
     return {"type": "FeatureCollection", "features": features, "properties": meta}
 
 
