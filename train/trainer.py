@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -113,23 +114,24 @@ def preprocessing_of(samples: Samples) -> Preprocessing:
 
 
 def train(config: TrainConfig, *, resume: str | bool = False, samples: Samples | None = None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, progress: bool = False) -> TrainResult:
     """Train the encoder described by ``config``; returns where the model and state went.
 
     ``resume``: True continues from ``run.out/state_last.pt``, a path from that file.
     ``samples``: use these instead of reading ``data.store`` (tests, the demo).
     ``stop_after``: stop after this many optimiser steps in total (an interruption, for testing resume).
+    ``progress``: show a progress bar of the optimiser steps (``tqdm.auto``: a widget in notebooks).
     """
     threads = torch.get_num_threads()
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
     try:
-        return _train(config, resume, samples, stop_after)
+        return _train(config, resume, samples, stop_after, progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: TrainConfig, resume, samples, stop_after) -> TrainResult:
+def _train(cfg: TrainConfig, resume, samples, stop_after, progress=False) -> TrainResult:
     os.makedirs(cfg.run.out, exist_ok=True)
     device = _device(cfg.run.device)
     if samples is None:
@@ -160,13 +162,17 @@ def _train(cfg: TrainConfig, resume, samples, stop_after) -> TrainResult:
     state_path = os.path.join(cfg.run.out, LAST_STATE)
     sampler = _Sampler(n, batch, cfg.run.seed)
     t0, timed_from, step = time.perf_counter(), None, start
-    with open(os.path.join(cfg.run.out, "train_log.jsonl"), "a", encoding="utf-8") as logf:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=end, initial=start, desc="training", unit="step", disable=not progress, file=sys.stderr)
+    with open(os.path.join(cfg.run.out, "train_log.jsonl"), "a", encoding="utf-8") as logf, bar:
         for step in range(start, end):
             if step == start + 1:
                 timed_from = time.perf_counter()
             lr = lr_of(step)
             loss = _step(objective, optimizer, data, sampler, step, lr, cfg, amp)
             losses.append(loss)
+            bar.update(1)
             if not math.isfinite(loss):
                 raise ModelError(f"training diverged at step {step} (loss {loss}); lower optim.lr or check the data")
             done = step + 1

@@ -13,53 +13,77 @@ from .text_model import AUTHORS_TEXT_MODEL, DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 @click.group(cls=ErrorGroup)
 @click.version_option(package_name="tsmap")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details (also accepted after the command).")
 def main(verbose: bool) -> None:
     """Open-vocabulary maps from Sentinel-2 time series (TimeSenCLIP)."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
-    )
+    _logging(verbose, False)
+
+
+def _logging(verbose: bool, quiet: bool) -> None:
+    level = logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def _verbosity(f):
+    """``-v/--verbose`` and ``-q/--quiet`` on every command (as rio does): quiet means no progress bar and
+    only errors on stderr."""
+
+    def apply(ctx, param, value):
+        if value:
+            _logging(param.name == "verbose", param.name == "quiet")
+        return value
+
+    f = click.option("-q", "--quiet", is_flag=True, callback=apply, help="No progress bar; only errors on stderr.")(f)
+    return click.option("-v", "--verbose", is_flag=True, callback=apply, help="Log progress details.")(f)
 
 
 def _area_options(f):
-    """Options that choose the imagery: where, when, which catalog, which encoder."""
+    """Options that choose the imagery: where, when, which catalog, which encoder (listed first), then where to run."""
+    f = _run_options(f)
     for opt in reversed([
-        click.option("--bbox", required=True, help="Area of interest as W,S,E,N in lon/lat degrees."),
-        click.option("--year", type=int, default=None, help="Calendar year of imagery (or give --start and --end)."),
-        click.option("--start", default=None, help="First day of imagery, YYYY-MM-DD (with --end; at most one year)."),
-        click.option("--end", default=None, help="Last day of imagery, YYYY-MM-DD (inclusive)."),
-        click.option("--stac", default=None,
+        click.option("--bbox", metavar="W,S,E,N", default=None,
+                     help="Area of interest in lon/lat degrees, west,south,east,north (or give --aoi)."),
+        click.option("--aoi", metavar="FILE", default=None,
+                     help="Area of interest as polygons (GeoJSON, GeoPackage, Shapefile; any CRS); outside them is no data."),
+        click.option("--year", metavar="YYYY", type=int, default=None, help="Calendar year of imagery (or give --start and --end)."),
+        click.option("--start", metavar="YYYY-MM-DD", default=None, help="First day of imagery (with --end; at most one year)."),
+        click.option("--end", metavar="YYYY-MM-DD", default=None, help="Last day of imagery (inclusive)."),
+        click.option("--stac", metavar="URL|FILE", default=None,
                      help="earth-search, planetary-computer, cdse, any STAC API URL, or a static catalog/item collection [default: earth-search]."),
-        click.option("--checkpoint", default=None,
+        click.option("--checkpoint", metavar="FILE|hf://OWNER/REPO/FILE", default=None,
                      help="Encoder weights: a tsmap .safetensors, the authors' .ckpt, or hf://OWNER/REPO/FILE. Random if omitted."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
                      help="Encoder precision; auto = bf16 where the CPU/GPU runs it natively."),
-        click.option("--max-cloud", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%)."),
-        click.option("--epsg", default=None, type=int, help="Output CRS [default: UTM zone of the AOI centre]."),
-        click.option("--max-area", default=None, type=float, help="AOI size limit in km² [default: 10,000]."),
+        click.option("--max-cloud", metavar="PERCENT", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%)."),
+        click.option("--crs", metavar="EPSG|WKT|PROJ", default=None,
+                     help="Output CRS: an EPSG code (32632, EPSG:32632) or a WKT/PROJ string with one [default: UTM zone of the AOI centre]."),
+        click.option("--epsg", default=None, type=int, hidden=True, help="Output EPSG code (older spelling of --crs)."),
+        click.option("--resolution", metavar="METRES", default=10.0, show_default=True, type=float,
+                     help="Output pixel size (the encoder was trained on 10 m pixels)."),
+        click.option("--max-area", metavar="KM2", default=None, type=float, help="AOI size limit in km² [default: 10,000]."),
         click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit."),
-        click.option("--device", default=None, help="torch device for the encoder [default: cuda if available, else cpu]."),
+        click.option("--device", metavar="DEVICE", default=None, help="torch device for the encoder [default: cuda if available, else cpu]."),
         click.option("--encoding", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
                      help="How embeddings are stored (int8: with a per-pixel scale, half the size)."),
         click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) where imagery cannot be read, instead of failing."),
-        click.option("--retries", default=4, show_default=True, help="Attempts per tile read before the tile counts as failed."),
-        click.option("--timeout", default=120.0, show_default=True, help="Seconds before a stalled HTTP read is abandoned (then retried)."),
-        click.option("--dry-run", is_flag=True, help="Print items, pixels, tiles and an estimated time; compute nothing."),
+        click.option("--retries", metavar="N", default=4, show_default=True, help="Attempts per tile read before the tile counts as failed."),
+        click.option("--timeout", metavar="SECONDS", default=120.0, show_default=True, help="Seconds before a stalled HTTP read is abandoned (then retried)."),
+        click.option("--dry-run", is_flag=True, help="Print scenes per month, pixels, tiles, bytes to read and an estimated time; compute nothing."),
     ]):
         f = opt(f)
-    return _run_options(f)
+    return f
 
 
 def _run_options(f):
     """Options that choose where tiles run."""
     for opt in reversed([
-        click.option("--tile", default=None, type=int, help="Tile side in pixels [default: 256 on CPU, 512 on GPU]."),
-        click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786); default: threads on this machine."),
-        click.option("--workers", default=None, type=int, help="Tile threads on this machine [default: one per core]."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--tile", metavar="PX", default=None, type=int,
+                     help="Tile side in pixels [default: 256 on CPU, 512 on GPU, halved on small areas so every worker has a tile]."),
+        click.option("--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address (tcp://host:8786); default: threads on this machine."),
+        click.option("--workers", metavar="N", default=None, type=int, help="Tile threads on this machine [default: one per core]."),
     ]):
         f = opt(f)
-    return f
+    return _verbosity(f)
 
 
 def _source_kwargs(o: dict) -> dict:
@@ -70,7 +94,8 @@ def _source_kwargs(o: dict) -> dict:
     from .retry import RetryPolicy
     from .search import EARTH_SEARCH, Query
 
-    box = BBox.parse(o["bbox"])
+    aoi = _aoi(o)
+    box = aoi.bbox if aoi is not None else BBox.parse(o["bbox"])
     check_area(box, max_km2=MAX_AOI_KM2 if o["max_area"] is None else o["max_area"], force=o["force"])
     year, start, end = o["year"], o["start"], o["end"]
     if (year is None) == (start is None and end is None) or (start is None) != (end is None):
@@ -80,10 +105,28 @@ def _source_kwargs(o: dict) -> dict:
     else:
         query = Query.for_dates(box, start, end, max_cloud=o["max_cloud"])
     return dict(
-        query=query, grid=Grid.from_bbox(box, epsg=o["epsg"]),
+        query=query, grid=Grid.from_bbox(box, epsg=_epsg(o), resolution=o["resolution"]), aoi=aoi,
         stac=o["stac"] or EARTH_SEARCH, encoder=EncoderSpec(o["checkpoint"], device=o["device"], precision=o["precision"]),
         retry=RetryPolicy(attempts=o["retries"], timeout_s=o["timeout"]),
     )
+
+
+def _aoi(o: dict):
+    from .aoi import read_aoi
+    from .errors import InputError
+
+    if (o["bbox"] is None) == (o["aoi"] is None):
+        raise InputError("give the area as --bbox W,S,E,N (lon/lat degrees) or --aoi FILE (polygons), one of them")
+    return read_aoi(o["aoi"]) if o["aoi"] else None
+
+
+def _epsg(o: dict) -> int | None:
+    from .errors import InputError
+    from .geo import epsg_of
+
+    if o["crs"] is not None and o["epsg"] is not None:
+        raise InputError("give the output CRS once: --crs (or its older spelling --epsg)")
+    return epsg_of(o["crs"]) if o["crs"] is not None else o["epsg"]
 
 
 def _run_kwargs(o: dict) -> dict:
@@ -94,17 +137,17 @@ def _dry_run(o: dict) -> None:
     from .pipeline import plan_area
 
     kw = _source_kwargs(o)
-    click.echo(plan_area(**kw, tile=o["tile"]).describe())
+    click.echo(plan_area(**kw, tile=o["tile"], workers=o["workers"]).describe())
 
 
 @main.command()
 @_area_options
-@click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
-@click.option("--out", required=True, help="Class map to write (.tif); confidence layers go to *_score.tif.")
-@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
-@click.option("--keep-embeddings", default=None, help="Also keep the embedding cube in this Zarr store (.zarr).")
-@click.option("--scenic", default=None, help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').")
+@click.option("--prompts", metavar="NAME|FILE", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
+@click.option("--out", metavar="FILE.tif", required=True, help="Class map to write; confidence layers go to *_score.tif.")
+@click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--keep-embeddings", metavar="STORE.zarr", default=None, help="Also keep the embedding cube in this Zarr store (.zarr).")
+@click.option("--scenic", metavar="NAME|FILE", default=None, help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').")
 @click.option("--scenic-method", type=click.Choice(["early", "late"]), default="early", show_default=True, help="Scenicness ensembling.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
 def predict(**o):
@@ -123,24 +166,26 @@ def predict(**o):
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, help="Folder for the synthetic scene and the maps.")
-@click.option("--size", default=256, show_default=True, help="Scene side in 10 m pixels.")
-@click.option("--checkpoint", default=None, help="Encoder weights; random if omitted (unless a demo model is trained).")
-@click.option("--clip-pretrained", default="none", show_default=True, help="Text tower weights; 'none' = random, offline.")
+@click.option("--out", "out_dir", metavar="DIR", required=True, help="Folder for the synthetic scene and the maps.")
+@click.option("--size", metavar="PX", default=256, show_default=True, help="Scene side in 10 m pixels.")
+@click.option("--checkpoint", metavar="FILE", default=None, help="Encoder weights; random if omitted (unless a demo model is trained).")
+@click.option("--clip-pretrained", metavar="TAG|FILE", default="none", show_default=True, help="Text tower weights; 'none' = random, offline.")
 @click.option("--train/--no-train", default=True, show_default=True,
               help="Train a small encoder on synthetic data first (about a minute; needs tsmap_train).")
-def demo(out_dir, size, checkpoint, clip_pretrained, train):
+@_verbosity
+def demo(out_dir, size, checkpoint, clip_pretrained, train, verbose, quiet):
     """Write a SYNTHETIC Sentinel-2 year and map it, fully offline."""
     from .demo import run_demo
 
     click.echo("tsmap demo: the imagery is SYNTHETIC.")
-    result = run_demo(out_dir, size=size, checkpoint=checkpoint, clip_pretrained=clip_pretrained, train=train)
+    result = run_demo(out_dir, size=size, checkpoint=checkpoint, clip_pretrained=clip_pretrained, train=train,
+                      progress=not quiet)
     if result.trained:
         click.echo(f"the encoder was trained for this demo on synthetic cross-view data: {result.checkpoint}")
     elif checkpoint is None:
         click.echo("the encoder has RANDOM weights, so the map shows the pipeline, not real classes.")
     click.echo(f"scene catalog: {result.scene.catalog}")
-    click.echo(f"wrote {result.predict.class_map} and {result.predict.score_map}")
+    click.echo(f"wrote {result.predict.class_map}, {result.predict.score_map} and the quicklook {result.predict.quicklook}")
     click.echo(f"map accuracy against the synthetic truth: {result.accuracy:.3f}")
 
 
@@ -162,15 +207,26 @@ _add_plugin_commands(main)
 
 
 @main.command()
-@click.argument("source", required=False)
-def prompts(source):
-    """List the bundled prompt sets, or validate and show one (a name or a YAML file)."""
+@click.argument("source", metavar="[NAME|FILE]", required=False)
+@_verbosity
+def prompts(source, verbose, quiet):
+    """List the bundled prompt sets (class and scenic), or validate one and show its classes and prompt texts."""
     from .prompts import bundled, load_prompts
+    from .scenic import bundled_scenic, load_scenic
 
     if source is None:
         for name in bundled():
             ps = load_prompts(name)
             click.echo(f"{name:<12} {len(ps.classes):>3} classes  {ps.description}")
+        for name in bundled_scenic():
+            sp = load_scenic(name)
+            click.echo(f"{name:<12} {len(sp.texts):>3} rated scenicness prompts (tsmap scenic --prompts {name})")
+        return
+    if source in bundled_scenic() or str(source).lower().endswith((".csv", ".scenic.yaml")):
+        sp = load_scenic(source)
+        click.echo(f"{sp.name}: {len(sp.texts)} rated prompts (1-10) from {len(set(sp.raters))} raters, sha256 {sp.sha256()}")
+        for text, value, rater in zip(sp.texts, sp.values, sp.raters):
+            click.echo(f"  {value:>4g}  {text}  [{rater}]")
         return
     ps = load_prompts(source)
     click.echo(f"{ps.name}: {len(ps.classes)} classes, ensembling {ps.ensembling}, sha256 {ps.sha256()}")
@@ -178,11 +234,13 @@ def prompts(source):
         click.echo(f"unknown rule: {ps.to_dict()['unknown']}")
     for i, (c, texts) in enumerate(zip(ps.classes, ps.texts())):
         click.echo(f"{i:>3} {c.code or '-':<5} {c.color or '-':<8} {c.name} ({len(texts)} prompts)")
+        for text in texts:
+            click.echo(f"        - {text}")
 
 
 @main.command()
 @_area_options
-@click.option("--out", required=True, help="Embedding store to write (a .zarr folder).")
+@click.option("--out", metavar="STORE.zarr", required=True, help="Embedding store to write (a .zarr folder; a STAC item goes to *_item.json).")
 def embed(**o):
     """Write the per-pixel embedding cube of an area and year (Zarr), to classify later without imagery."""
     from .pipeline import embed_area
@@ -191,15 +249,15 @@ def embed(**o):
         return _dry_run(o)
     kw = _source_kwargs(o)
     result = embed_area(out=o["out"], encoding=o["encoding"], allow_missing=o["allow_missing"], **kw, **_run_kwargs(o))
-    _report(result.summary, [result.path], f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
+    _report(result.summary, [result.path, result.item], f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
 
 
 @main.command()
-@click.option("--embeddings", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
-@click.option("--prompts", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
-@click.option("--out", required=True, help="Class map to write (.tif); confidence layers go to *_score.tif.")
-@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--embeddings", metavar="STORE.zarr", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
+@click.option("--prompts", metavar="NAME|FILE", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
+@click.option("--out", metavar="FILE.tif", required=True, help="Class map to write; confidence layers go to *_score.tif.")
+@click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
 @_run_options
 def classify(**o):
@@ -217,15 +275,15 @@ def classify(**o):
 
 
 @main.command()
-@click.option("--embeddings", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
-@click.option("--out", required=True, help="Scenicness map to write (.tif, float32 on the 1-10 scale).")
-@click.option("--prompts", default="illustrative", show_default=True,
+@click.option("--embeddings", metavar="STORE.zarr", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
+@click.option("--out", metavar="FILE.tif", required=True, help="Scenicness map to write (float32 on the 1-10 scale).")
+@click.option("--prompts", metavar="NAME|FILE", default="illustrative", show_default=True,
               help="Rated prompts: a YAML file, the Levering et al. CSV, or a bundled set name.")
 @click.option("--method", type=click.Choice(["early", "late"]), default="early", show_default=True,
               help="early: one softmax over all prompts; late: per rater, then the mean over raters.")
-@click.option("--min-prompts", default=2, show_default=True, help="late: only raters with at least this many prompts.")
-@click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option("--min-prompts", metavar="N", default=2, show_default=True, help="late: only raters with at least this many prompts.")
+@click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a colour bar.")
 @_run_options
 def scenic(**o):
@@ -252,12 +310,13 @@ def _report(summary, outputs, what: str) -> None:
 
 
 @main.command()
-@click.argument("source")
-@click.argument("dest")
-@click.option("--text-model", default=None, help=f"Text model id the encoder is aligned to [default: the source's; {AUTHORS_TEXT_MODEL} for the authors' weights].")
+@click.argument("source", metavar="SOURCE")
+@click.argument("dest", metavar="DEST.safetensors")
+@click.option("--text-model", metavar="ID", default=None, help=f"Text model id the encoder is aligned to [default: the source's; {AUTHORS_TEXT_MODEL} for the authors' weights].")
 @click.option("--annual-position", type=click.Choice(["first", "mean"]), default=None,
               help="Position row of a single (annual) time step: row 0 or the mean of the rows [default: the source's; first for the authors' weights].")
-def convert(source, dest, text_model, annual_position):
+@_verbosity
+def convert(source, dest, text_model, annual_position, verbose, quiet):
     """Convert encoder weights (the authors' .ckpt, a path or hf://OWNER/REPO/FILE) to a tsmap checkpoint (.safetensors)."""
     from .checkpoint import convert_checkpoint
 
@@ -276,7 +335,8 @@ def convert(source, dest, text_model, annual_position):
 @click.option("--rounds", default=3, show_default=True, help="Interleaved rounds; each figure is the best round.")
 @click.option("--workers", default=1, show_default=True, help="CPU: concurrent single-threaded callers (as under Dask) instead of one all-thread caller.")
 @click.option("--no-vit", is_flag=True, help="Skip the open_clip ViT-B-32 comparison.")
-def bench(as_json, device, precisions, batch, rounds, workers, no_vit):
+@_verbosity
+def bench(as_json, device, precisions, batch, rounds, workers, no_vit, verbose, quiet):
     """Encoder px/s vs the same run's matmul roofline and CLIP ViT-B-32, in fp32 and bf16."""
     import json
 
@@ -284,6 +344,34 @@ def bench(as_json, device, precisions, batch, rounds, workers, no_vit):
 
     result = run_bench(device=device, precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()), batch=batch, rounds=rounds, workers=workers, vit=not no_vit)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
+
+
+@main.command()
+@click.argument("path", metavar="FILE")
+@_verbosity
+def info(path, verbose, quiet):
+    """Describe a tsmap map (.tif), embedding store (.zarr) or checkpoint: grid, classes, provenance, completeness."""
+    from .info import describe
+
+    click.echo(describe(path))
+
+
+@main.command()
+@click.option("--checkpoint", metavar="hf://OWNER/REPO/FILE", default=None,
+              help="Encoder weights to fetch into the Hugging Face cache (e.g. hf://pallavijainpj/TimeSenCLIP/TimeSenCLIP_1x1.ckpt).")
+@click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
+@click.option("--clip-pretrained", metavar="TAG", default=DEFAULT_PRETRAINED, show_default=True,
+              help="open_clip weights to fetch ('none' to skip the text tower).")
+@_verbosity
+def download(checkpoint, clip_model, clip_pretrained, verbose, quiet):
+    """Fetch the text tower's weights and the encoder checkpoint now, so later runs work offline."""
+    from .checkpoint import resolve
+    from .text import prefetch
+
+    if clip_pretrained.lower() != "none":
+        click.echo(f"text tower {clip_model}/{clip_pretrained}: {prefetch(clip_model, clip_pretrained)}")
+    if checkpoint:
+        click.echo(f"checkpoint {checkpoint}: {resolve(checkpoint)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,8 +5,17 @@ import click
 from .errors import TsmapError, plain_message
 
 
+class RequiredFirst(click.Command):
+    """A command whose ``--help`` lists its required options first (then the rest in declaration order)."""
+
+    def get_params(self, ctx):
+        return sorted(super().get_params(ctx), key=lambda p: not getattr(p, "required", False))
+
+
 class ErrorGroup(click.Group):
     """Turns library errors into one line on stderr and exit code 1, without a traceback."""
+
+    command_class = RequiredFirst
 
     def invoke(self, ctx):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,10 @@ class Plan:
     tile: int
     tiles: int
     px_per_s: float  #: measured encoder speed on this machine
+    per_month: tuple[tuple[str, int], ...] = ()  #: ("YYYY-MM", scenes) for every month with scenes
+    read_bytes: int = 0  #: uncompressed bytes of the AOI's windows of every band of every scene
+    read_px_per_s: float = 0.0  #: reading + compositing speed of one worker, timed on a probe window (0: not timed)
+    workers: int = 1
 
     @property
     def pixels(self) -> int:
@@ -35,27 +40,81 @@ class Plan:
 
     @property
     def seconds(self) -> float:
-        return self.pixels / self.px_per_s if self.px_per_s > 0 else float("inf")
+        """Encoding (all cores) plus reading and compositing (spread over the workers that have tiles)."""
+        if self.px_per_s <= 0:
+            return float("inf")
+        read = self.pixels / (self.read_px_per_s * max(1, min(self.workers, self.tiles))) if self.read_px_per_s > 0 else 0.0
+        return self.pixels / self.px_per_s + read
 
     def describe(self) -> str:
         h, w = self.grid.shape
+        months = "  ".join(f"{m}: {n}" for m, n in self.per_month)
+        reads = (f"reads ~{self.read_px_per_s:,.0f} px/s per worker (timed on a probe window)" if self.read_px_per_s > 0
+                 else "imagery reads not timed")
         return "\n".join([
             f"items:  {self.n_items} scenes, {self.first} .. {self.last}",
+            f"months: {months}",
             f"grid:   {w} x {h} px ({self.pixels:,} px, {self.km2:,.1f} km²) at {self.grid.resolution:g} m in EPSG:{self.grid.epsg}",
-            f"tiles:  {self.tiles} of {self.tile} x {self.tile} px",
-            f"time:   ~{_duration(self.seconds)} at {self.px_per_s:,.0f} px/s "
-            "(encoder speed measured on this machine; imagery reads add to it)",
+            f"reads:  {_size(self.read_bytes)} of band windows (uncompressed; COGs are read in compressed blocks)",
+            f"tiles:  {self.tiles} of {self.tile} x {self.tile} px on {min(self.workers, self.tiles)} workers",
+            f"time:   ~{_duration(self.seconds)}: encoder {self.px_per_s:,.0f} px/s, {reads}",
         ])
 
+    def _repr_html_(self) -> str:
+        from .results import result_html
 
-def plan(*, source, tile: int | None = None) -> Plan:
-    """The plan for a :class:`~tsmap.pipeline.Source` (already searched) and tile size."""
+        return result_html("tsmap Plan", [tuple(line.split(":", 1)) for line in self.describe().splitlines()])
+
+
+def plan(*, source, tile: int | None = None, workers: int | None = None, probe: bool = True) -> Plan:
+    """The plan for a :class:`~tsmap.pipeline.Source` (already searched) and tile size.
+
+    With ``probe`` one small window (:data:`PROBE_SIDE` px) of the AOI is read and composited, to time reads.
+    """
+    import os
+
     size = tile or default_tile(source.encoder.device)
     dates = sorted(it.datetime or _start(it) for it in source.items)
+    months = Counter(f"{d:%Y-%m}" for d in dates)
     return Plan(
         len(source.items), f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}", source.grid, size,
-        len(tile_grid(source.grid, size)), encoder_px_per_s(source.encoder),
+        len(tile_grid(source.grid, size)), encoder_px_per_s(source.encoder), tuple(sorted(months.items())),
+        read_bytes(source.items, source.grid), read_px_per_s(source) if probe else 0.0, int(workers or os.cpu_count() or 1),
     )
+
+
+#: Side of the window read to time reading and compositing.
+PROBE_SIDE = 64
+
+
+def read_bytes(items, grid: Grid) -> int:
+    """Uncompressed bytes of the grid's window in every band asset of every item (at each band's resolution)."""
+    from .bands import ALL_BANDS
+
+    area = grid.shape[0] * grid.shape[1] * grid.resolution**2
+    per_item = sum(area / b.resolution**2 * (1 if b.name == "SCL" else 2) for b in ALL_BANDS)
+    return int(per_item * len(items))
+
+
+def read_px_per_s(source) -> float:
+    """Pixels per second of reading + compositing a :data:`PROBE_SIDE` window at the grid's centre (0 on failure)."""
+    import dask
+
+    from .composite import composite
+    from .load import load_cube
+    from .tiles import Tile
+
+    h, w = source.grid.shape
+    side_y, side_x = min(PROBE_SIDE, h), min(PROBE_SIDE, w)
+    window = Tile(0, 0, (h - side_y) // 2, (w - side_x) // 2, side_y, side_x).grid(source.grid)
+    prep = source.imagery.preprocessing
+    start = time.perf_counter()
+    try:
+        comp = composite(load_cube(list(source.items), window, harmonise=prep.harmonise_offset), prep.composite)
+        dask.compute(comp["s2"].data, scheduler="sync")
+    except Exception:  # the run itself reports read problems; the plan just does not time them
+        return 0.0
+    return side_y * side_x / max(time.perf_counter() - start, 1e-9)
 
 
 def encoder_px_per_s(spec: EncoderSpec) -> float:
@@ -82,3 +141,10 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000

@@ -108,7 +108,10 @@ def search(query: Query, *, stac: str = EARTH_SEARCH) -> list:
     items = _search_static(query, where) if is_static(where) else _search_api(query, where)
     items = [it for it in items if query.matches(it)]  # APIs without the query extension ignore max_cloud
     if not items:
-        raise DataError(f"no Sentinel-2 items found for {query.describe()} in {stac}; widen the dates, bbox or cloud limit")
+        raise DataError(
+            f"no Sentinel-2 items found for {query.describe()} in {stac}; widen the dates, bbox or cloud limit "
+            "(and check the bbox order: W,S,E,N in lon/lat degrees)"
+        )
     return sorted(items, key=lambda it: it.datetime)
 
 
@@ -133,7 +136,10 @@ def _search_api(query: Query, url: str) -> list:
             return list(result.items())
     except Exception as exc:  # network and API errors: one clear line
         text = " ".join(str(exc).split())[:200]
-        raise DataError(f"STAC search at {url} failed ({type(exc).__name__}: {text}); check the URL and your network") from exc
+        raise DataError(
+            f"STAC search at {url} failed ({type(exc).__name__}: {text}); check the URL and your network, "
+            "or search a local static catalog instead: --stac catalog.json"
+        ) from exc
 
 
 def _search_static(query: Query, path: str) -> list:

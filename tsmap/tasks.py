@@ -34,6 +34,7 @@ class Imagery:
     grid: Grid  #: the whole output grid
     preprocessing: Preprocessing
     retry: RetryPolicy = RetryPolicy()
+    aoi: object = None  #: a :class:`tsmap.aoi.AOI`: pixels outside its polygons are no data (never encoded)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class TileTask:
         img, tgrid = self.imagery, tile.grid(self.grid)
         box = tgrid.lonlat_bbox()
         items = [it for it in img.items if _overlaps(it.bbox, box)]
-        if not items:
+        inside = img.aoi.inside(tgrid) if img.aoi is not None else None
+        if not items or (inside is not None and not inside.any()):
             return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8)
 
         def read():
@@ -97,6 +99,8 @@ class TileTask:
         start = time.perf_counter()
         s2, valid = with_retries(read, img.retry, what=f"tile {tile.id}")
         clock["read"] = time.perf_counter() - start
+        if inside is not None:  # outside the AOI polygons: no data, so the encoder skips those pixels
+            s2, valid = np.where(inside, s2, np.float32(np.nan)), np.where(inside, valid, 0)
         emb = encoder(np.ascontiguousarray(np.moveaxis(s2, (0, 1), (-2, -1))))  # (y, x, month, band) -> (y, x, E)
         clock["encode"] = time.perf_counter() - clock["read"] - start
         return np.ascontiguousarray(np.moveaxis(emb, -1, 0)), valid.astype(np.uint8)

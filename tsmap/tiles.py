@@ -68,3 +68,15 @@ def default_tile(device: str | None) -> int:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return DEFAULT_TILE["cuda" if str(device).startswith("cuda") else "cpu"]
+
+
+#: Smallest tile :func:`fit_tile` shrinks to (smaller tiles cost more in per-tile overhead than they save).
+MIN_AUTO_TILE = 64
+
+
+def fit_tile(grid: Grid, size: int, workers: int) -> int:
+    """``size``, halved while the grid has fewer tiles than ``workers`` (down to :data:`MIN_AUTO_TILE`), so every
+    worker has a tile on small AOIs (a 200-px AOI as one 256-px tile ran on one core, 2.3x slower than 64-px tiles)."""
+    while size // 2 >= MIN_AUTO_TILE and len(tile_grid(grid, size)) < max(1, workers):
+        size //= 2
+    return size
