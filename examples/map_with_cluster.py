@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     scene = make_scene(os.path.join(args.out, "scene"), size=args.size)
     query = tsmap.Query.for_year(scene.grid.lonlat_bbox(), scene.year)
-    text = dict(clip_clip_pretrained=args.clip_pretrained)
+    text = dict(clip_pretrained=args.clip_pretrained)
 
     # 1. The lazy cube: building it reads no pixels.
     items = tsmap.search(query, stac=scene.catalog)
