@@ -70,7 +70,8 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 def test_gradient_accumulation_equals_one_large_batch(tmp_path):
     samples = _samples()
-    common = {"model": {**TINY, "dropout": 0.0}, "augment": {"name": "none"}, "objective": {"in_batch": False, "pooling": "mean"}}
+    common = {"model": {**TINY, "dropout": 0.0}, "augment": {"name": "none"}, "objective": {"in_batch": False, "pooling": "mean"},
+              "run": {"device": "cpu"}}  # float32 exactness: on CUDA, amp=auto trains in bf16
     a = train(_cfg(tmp_path / "a", optim={"batch_size": 8, "accumulate": 4, "steps": 3}, **common), samples=samples)
     b = train(_cfg(tmp_path / "b", optim={"batch_size": 32, "accumulate": 1, "steps": 3}, **common), samples=samples)
     assert a.losses == pytest.approx(b.losses, abs=2e-6)

@@ -17,8 +17,9 @@ from .patches import PATCH_X, PATCH_Y, neighbourhoods
 from .preprocess import AUTHORS, Preprocessing
 
 #: Pixels per forward. On CPU ~128 keep the intermediates in cache and under glibc's
-#: mmap threshold (larger batches are slower); on a GPU larger batches fill the device.
-DEFAULT_BATCH = {"cpu": 128, "cuda": 16384}
+#: mmap threshold (larger batches are slower). On an H200, 4096 was the fastest of 4096-262144
+#: (bf16 229k px/s vs 184k at 16384; fp32 141k vs 127k: tests/bench/gpu_check.py).
+DEFAULT_BATCH = {"cpu": 128, "cuda": 4096}
 PRECISIONS = ("auto", "fp32", "bf16")
 VALIDITY_STEP = 8192  #: pixels per step of the validity pass
 

@@ -35,7 +35,7 @@ class EncoderSpec:
     device: str | None = None  #: torch device; None: CUDA when available, else CPU
     batch_size: int | None = None  #: pixels per forward pass; None: the encoder's default for the device
     precision: str = "auto"  #: "auto" (bf16 where the device runs it natively), "fp32" or "bf16"
-    share_batches: bool | None = None  #: merge the pixels of concurrent tiles into shared batches; None: on CUDA only
+    share_batches: bool = False  #: merge the pixels of concurrent tiles into shared batches (see :meth:`load`)
     sha256: str = ""  #: checkpoint hash, filled in on construction
 
     def __post_init__(self) -> None:
@@ -59,10 +59,12 @@ class EncoderSpec:
     def load(self) -> PixelEncoder:
         """The encoder, loaded on the first call in this process and cached after that.
 
-        With shared batches (default on CUDA) it is wrapped in :class:`~tsmap.batching.SharedBatches`:
-        the tiles in flight in this process are encoded together, in batches of several
-        ``batch_size``. Embeddings are then exact on CPU but may differ in the last bits on a GPU
-        from run to run (batch composition); pass ``share_batches=False`` for bit-identical reruns.
+        With ``share_batches`` it is wrapped in :class:`~tsmap.batching.SharedBatches`: the tiles in
+        flight in this process are encoded together, in batches of several ``batch_size``. Embeddings
+        are then exact on CPU but may differ in the last bits on a GPU from run to run (batch
+        composition). Off by default: on an H200 with 8 tile threads the pipeline was 0.82x as fast
+        with shared batches as without (reading and compositing on the CPU, not the encoder, bound
+        it; larger batches were no faster on the device either: tests/bench/gpu_check.py).
         """
         from .batching import SharedBatches
 
@@ -71,8 +73,7 @@ class EncoderSpec:
             if key not in _CACHE:
                 options = {"batch_size": self.batch_size} if self.batch_size else {}
                 encoder = PixelEncoder(*self._load_model(), device=self.device, precision=self.precision, **options)
-                shared = encoder.device.type == "cuda" if self.share_batches is None else self.share_batches
-                _CACHE[key] = SharedBatches(encoder, min_pixels=4 * encoder.batch_size) if shared else encoder
+                _CACHE[key] = SharedBatches(encoder, min_pixels=4 * encoder.batch_size) if self.share_batches else encoder
                 LOADS["count"] += 1
             return _CACHE[key]
 
