@@ -46,7 +46,7 @@ class Server:
         self.plan.write_text(json.dumps(rules))
 
     def faults_served(self) -> set[str]:
-        return {line.split()[-1] for line in self.log.read_text().splitlines()} - {"None"} if self.log.exists() else set()
+        return {line.split()[3] for line in self.log.read_text().splitlines()} - {"None"} if self.log.exists() else set()
 
 
 @pytest.fixture()

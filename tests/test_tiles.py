@@ -21,3 +21,11 @@ def test_bad_tile_size_and_defaults():
     with pytest.raises(InputError, match="at least 16"):
         tile_grid(GRID, 8)
     assert default_tile("cpu") == 256 and default_tile("cuda:0") == 512
+
+
+def test_tiles_sharing_a_source_block_run_one_after_the_other():
+    grid = Grid(32724, (0.0, 0.0, 20_480.0, 10_240.0))  # 8 x 4 tiles of 256 px = two 1024 px blocks side by side
+    tiles = tile_grid(grid, 256)
+    assert sorted((t.row, t.col) for t in tiles) == [(r, c) for r in range(4) for c in range(8)]
+    blocks = [(t.y0 // 1024, t.x0 // 1024) for t in tiles]
+    assert blocks == [(0, 0)] * 16 + [(0, 1)] * 16  # row-major order would alternate between the blocks 4 times

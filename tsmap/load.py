@@ -8,7 +8,8 @@ hrefs, ``proj:code`` -> ``proj:epsg``). Nothing is read until a chunk is compute
 Memory: the cube is chunked in space only (time and band whole per chunk, as the compositor and the
 encoder need), so one chunk holds ``n_times x 11 bands x chunk² x 4 bytes`` (:func:`chunk_bytes`):
 e.g. 73 acquisitions at ``chunk=256`` are 210 MB. Compositing a chunk needs about twice that, per
-dask thread, plus a GDAL block cache bounded to :data:`GDAL_CACHE_MB`.
+dask thread, plus GDAL's caches, bounded in :mod:`tsmap.gdal_config` (where all of GDAL's settings for
+reading live).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import xarray as xr
 
 from .bands import ALL_NAMES, BAND, SCL, TIME
 from .errors import DataError, InputError
+from .gdal_config import gdal_env
 from .geo import Grid
 from .georef import with_crs
 from .items import as_item, dn_offsets, prepare_item
@@ -28,9 +30,6 @@ from .signing import Signer, needs_signing
 
 #: Default spatial chunk side (pixels).
 DEFAULT_CHUNK = 256
-#: GDAL block cache while reading (MB). GDAL's default, 5 % of RAM, fills up as the AOI grows, so
-#: memory would grow with the area; bounded, peak memory stays near-constant (see tests/bench).
-GDAL_CACHE_MB = 128
 
 
 def load_cube(
@@ -41,6 +40,7 @@ def load_cube(
     harmonise: bool = True,
     merge_same_day: bool = True,
     signer: Signer | str | None = "auto",
+    asset_tasks: bool = False,
 ) -> xr.DataArray:
     """Stack ``items`` on ``grid`` as float32 digital numbers, lazily.
 
@@ -51,7 +51,9 @@ def load_cube(
     and relative orbit: neighbouring tiles, e.g. on both sides of a UTM zone border) become one time
     step; where their footprints overlap the first item's pixel is kept, so nothing counts twice.
     ``signer``: ``"auto"`` signs Planetary Computer hrefs at read time (re-signing when tokens
-    expire), None never signs, or give a :class:`tsmap.signing.Signer`.
+    expire), None never signs, or give a :class:`tsmap.signing.Signer`. With ``asset_tasks`` every
+    (time, band) asset is read by its own dask task, so a threaded scheduler reads them concurrently
+    (the chunks are then joined to whole time and band again).
     """
     import stackstac
 
@@ -73,14 +75,16 @@ def load_cube(
         rescale=False,
         sortby_date=False,
         xy_coords="center",
-        chunksize=(-1, -1, int(chunk), int(chunk)),
+        chunksize=(1 if asset_tasks else -1, 1 if asset_tasks else -1, int(chunk), int(chunk)),
         snap_bounds=False,
         errors_as_nodata=(),
-        gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always={"GDAL_CACHEMAX": GDAL_CACHE_MB}),
+        gdal_env=gdal_env(len(items) * len(ALL_NAMES)),
         reader=functools.partial(AssetReader, signer=_signer(signer, prepared), offsets=offsets),
     )
     cube.attrs.pop("spec", None)
     cube = cube.drop_vars([c for c in cube.coords if c not in (TIME, BAND, "x", "y", "id")])
+    if asset_tasks:
+        cube = cube.chunk({TIME: -1, BAND: -1})
     if merge_same_day:
         cube = _merge_same_day(cube, [_acquisition(it) for it in items])
     cube.name = "s2"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from stackstac.rio_reader import AutoParallelRioReader
 
 from .errors import DataError
+from .retry import GdalIOWatch
 
 
 class AssetReader(AutoParallelRioReader):
@@ -30,7 +31,8 @@ class AssetReader(AutoParallelRioReader):
         try:
             if self.signer is not None:
                 self.url = self.signer(self.href)
-            return super()._open()
+            with GdalIOWatch():  # in the read pool's thread: a header cut short is an error, not a warning
+                return super()._open()
         except DataError:
             raise
         except Exception as exc:
@@ -43,7 +45,8 @@ class AssetReader(AutoParallelRioReader):
                     # Re-open on next access with a new token; a read in flight keeps the old dataset.
                     self._dataset = None
         try:
-            data = super().read(window, **kwargs)
+            with GdalIOWatch():  # GDAL only warns about some failed reads; here they fail (and are retried)
+                data = super().read(window, **kwargs)
         except DataError:
             raise
         except Exception as exc:

@@ -128,10 +128,8 @@ def _search_api(query: Query, url: str) -> list:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DoesNotConformTo(query): then filtered here instead
             result = client.search(
-                collections=[query.collection],
-                bbox=query.bbox.as_tuple(),
-                datetime=(query.start, query.end),
-                query={"eo:cloud_cover": {"lte": query.max_cloud}} if query.max_cloud < 100 else None,
+                collections=[query.collection], bbox=query.bbox.as_tuple(), datetime=(query.start, query.end),
+                **_cloud_filter(client, query.max_cloud),
             )
             return list(result.items())
     except Exception as exc:  # network and API errors: one clear line
@@ -140,6 +138,20 @@ def _search_api(query: Query, url: str) -> list:
             f"STAC search at {url} failed ({type(exc).__name__}: {text}); check the URL and your network, "
             "or search a local static catalog instead: --stac catalog.json"
         ) from exc
+
+
+def _cloud_filter(client, max_cloud: float) -> dict:
+    """The cloud limit in the API's own terms: the query extension, else CQL2 (stac-fastapi-geoparquet has
+    only that), else nothing (then :func:`search` filters)."""
+    from pystac_client.conformance import ConformanceClasses
+
+    if max_cloud >= 100:
+        return {}
+    if client.conforms_to(ConformanceClasses.QUERY):
+        return {"query": {"eo:cloud_cover": {"lte": max_cloud}}}
+    if client.conforms_to(ConformanceClasses.FILTER):
+        return {"filter": {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud]}, "filter_lang": "cql2-json"}
+    return {}
 
 
 def _search_static(query: Query, path: str) -> list:

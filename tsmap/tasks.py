@@ -16,14 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .encoder_spec import EncoderSpec
+from .gdal_config import read_pool
 from .geo import BBox, Grid
 from .preprocess import Preprocessing
 from .retry import RetryPolicy, with_retries
 from .store import RasterStore, dequantise, quantise, read_embeddings, write_embeddings
 from .tiles import Tile
 
-#: Dask chunk side used to read one tile: bounds a tile's imagery in memory at any moment.
-READ_CHUNK = 128
+#: Largest dask chunk side used to read one tile: bounds a tile's imagery in memory at any moment.
+READ_CHUNK = 512
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,11 @@ class TileTask:
         if not items or (inside is not None and not inside.any()):
             return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8)
 
-        def read():
-            cube = load_cube(items, tgrid, chunk=READ_CHUNK, harmonise=img.preprocessing.harmonise_offset)
+        def read():  # each (time, band) asset by its own task, on the process's bounded read pool
+            chunk = max(16, min(READ_CHUNK, max(tile.height, tile.width)))  # one read per asset and tile
+            cube = load_cube(items, tgrid, chunk=chunk, harmonise=img.preprocessing.harmonise_offset, asset_tasks=True)
             comp = composite(cube, img.preprocessing.composite)
-            return dask.compute(comp["s2"].data, comp["valid_periods"].data, scheduler="sync")
+            return dask.compute(comp["s2"].data, comp["valid_periods"].data, scheduler="threads", pool=read_pool())
 
         start = time.perf_counter()
         s2, valid = with_retries(read, img.retry, what=f"tile {tile.id}")
