@@ -24,7 +24,7 @@ from .store import RasterStore, dequantise, quantise, read_embeddings, write_emb
 from .tiles import Tile
 
 #: Largest dask chunk side used to read one tile: bounds a tile's imagery in memory at any moment.
-READ_CHUNK = 512
+READ_CHUNK = 256
 
 
 @dataclass(frozen=True)

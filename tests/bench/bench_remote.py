@@ -48,6 +48,7 @@ def child(args) -> dict:
     from tsmap.geo import Grid
 
     grid = Grid(args.epsg, tuple(float(v) for v in args.bounds.split(",")))
+    _ablate(args.gdal)
     spec = EncoderSpec(device=args.device)
     if args.encoder == "small":  # a tiny encoder, so that reading, not encoding, sets the pace on a small CPU
         from tsmap.model import EncoderConfig
@@ -62,6 +63,21 @@ def child(args) -> dict:
     seconds = time.perf_counter() - start
     pixels = args.size ** 2
     return {"seconds": seconds, "px_per_s": pixels / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _ablate(settings: str) -> None:
+    """Change one of tsmap's read settings in this process: ``READ_THREADS=1``, or ``KEY=VALUE[@layer]`` for GDAL."""
+    import tsmap.gdal_config as cfg
+    import tsmap.load
+
+    for setting in filter(None, (settings or "").split(";")):
+        key, value = setting.split("=", 1)
+        if key == "READ_THREADS":
+            cfg.READ_THREADS = int(value)
+            continue
+        value, _, layer = value.partition("@")
+        base = tsmap.load.gdal_env
+        tsmap.load.gdal_env = lambda n, base=base, key=key, value=value, layer=layer or "always": base(n).updated(**{layer: {key: value}})
 
 
 def _encoder_only(spec, grid, tile: int) -> dict:
@@ -80,12 +96,12 @@ def _encoder_only(spec, grid, tile: int) -> dict:
     return {"seconds": seconds, "px_per_s": h * w / seconds}
 
 
-def run(mode: str, args, out: Path, stac: str = "", size: int | None = None) -> dict:
+def run(mode: str, args, out: Path, stac: str = "", size: int | None = None, gdal: str = "") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     grid = grid_of(size or args.size)
     cmd = [sys.executable, __file__, "--child", mode, "--size", str(size or args.size), "--tile", str(args.tile),
            "--device", args.device, "--encoder", args.encoder, "--out", str(out), "--stac", stac,
-           "--epsg", str(grid.epsg), "--bounds", ",".join(str(v) for v in grid.bounds)]
+           "--epsg", str(grid.epsg), "--bounds", ",".join(str(v) for v in grid.bounds), "--gdal", gdal]
     env = {**os.environ, "TSMAP_CACHE_DIR": str(Path(args.workdir) / "text-cache"), "PYTHONPATH": args.tsmap}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
@@ -94,7 +110,6 @@ def run(mode: str, args, out: Path, stac: str = "", size: int | None = None) -> 
 
 
 def bench_count(n: int, args) -> dict:
-    from tests.remote_servers import CogServer
     from tests.s2_archive import make_archive, minimum_bytes
 
     work = Path(args.workdir)
@@ -107,20 +122,12 @@ def bench_count(n: int, args) -> dict:
     loc1 = run("predict", args, work / f"local1-{n}", local)
     loc4 = run("predict", args, work / f"local4-{n}", local, size=2 * args.size)
     minimum = minimum_bytes(arch, grid_of(args.size).bounds)
-    remote = {}
-    for ms in args.latencies:
-        with CogServer(arch.root, work / f"srv-{n}-{ms}", latency_s=ms / 1000, max_concurrency=args.server_concurrency) as srv:
-            stac = str(arch.write_collection(work / f"remote-{n}-{ms}.geojson", srv.url))
-            r = run("predict", args, work / f"remote-{n}-{ms}", stac)
-            requests, sent = srv.counters()
-        px = args.size ** 2
-        remote[f"{ms} ms"] = {
-            "px_per_s": round(r["px_per_s"]), "vs_local": round(r["px_per_s"] / loc1["px_per_s"], 3),
-            "requests_per_kpx": round(1000 * sum(requests.values()) / px, 2),
-            "bytes_per_px": round(sum(sent.values()) / px, 2),
-            "bytes_vs_minimum": round(sum(sent.values()) / sum(minimum.values()), 3),
-            "peak_rss_mb": round(r["peak_rss_mb"]),
-        }
+    remote = {f"{ms} ms": remote_run(arch, n, ms, args, loc1, minimum) for ms in args.latencies}
+    rss4 = remote_run(arch, n, 50, args, loc1, minimum_bytes(arch, grid_of(2 * args.size).bounds), size=2 * args.size)
+    remote["50 ms, 4x AOI"] = rss4
+    ablations = {}
+    if args.ablations and n == int(args.acquisitions.split(",")[0]):
+        ablations = {change: remote_run(arch, n, 50, args, loc1, minimum, change) for change in ABLATIONS}
     return {
         "archive_write_s": round(made_s, 1),
         "encoder_only_px_s": round(enc["px_per_s"]),
@@ -130,6 +137,40 @@ def bench_count(n: int, args) -> dict:
         "remote": remote,
         "peak_rss_mb_local_1x_4x": [round(loc1["peak_rss_mb"]), round(loc4["peak_rss_mb"])],
         "ratio_rss_4x_over_1x (goal <= 1.3)": round(loc4["peak_rss_mb"] / loc1["peak_rss_mb"], 3),
+        "ratio_rss_4x_over_1x_remote_50ms": round(rss4["peak_rss_mb"] / remote["50 ms"]["peak_rss_mb"], 3)
+        if "50 ms" in remote else None,
+        **({"ablations at 50 ms (one setting changed)": ablations} if ablations else {}),
+    }
+
+
+#: One read setting changed at a time (``--ablations``): tsmap's choice against GDAL's / stackstac's default.
+ABLATIONS = [
+    "READ_THREADS=1",  # assets read one after the other (as before: one dask task per chunk, sync scheduler)
+    "CPL_VSIL_CURL_CACHE_SIZE=16777216",  # GDAL's default byte-range cache (16 MB)
+    "GDAL_DISABLE_READDIR_ON_OPEN=FALSE@open",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES=NO",
+    "GDAL_INGESTED_BYTES_AT_OPEN=16384",  # GDAL's default header read
+    "VSI_CACHE=TRUE@read",  # per-file cache for data reads too
+]
+
+
+def remote_run(arch, n: int, ms: int, args, loc1: dict, minimum: dict, gdal: str = "", size: int | None = None) -> dict:
+    """One end-to-end run through the COG server at ``ms`` per request, with its request and byte counts."""
+    from tests.remote_servers import CogServer
+
+    size = size or args.size
+    work, tag = Path(args.workdir), f"{n}-{ms}-{size}-{abs(hash(gdal)) % 10**6}"
+    with CogServer(arch.root, work / f"srv-{tag}", latency_s=ms / 1000, max_concurrency=args.server_concurrency) as srv:
+        stac = str(arch.write_collection(work / f"remote-{tag}.geojson", srv.url))
+        r = run("predict", args, work / f"remote-{tag}", stac, gdal=gdal, size=size)
+        requests, sent = srv.counters()
+    px = size ** 2
+    return {
+        "px_per_s": round(r["px_per_s"]), "vs_local": round(r["px_per_s"] / loc1["px_per_s"], 3),
+        "requests_per_kpx": round(1000 * sum(requests.values()) / px, 2),
+        "bytes_per_px": round(sum(sent.values()) / px, 2),
+        "bytes_vs_minimum": round(sum(sent.values()) / sum(minimum.values()), 3),
+        "peak_rss_mb": round(r["peak_rss_mb"]),
     }
 
 
@@ -145,7 +186,8 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/tsmap-bench-remote")
     p.add_argument("--tsmap", default=str(ROOT), help="checkout whose tsmap the runs use (compare before/after)")
     p.add_argument("--child"), p.add_argument("--out"), p.add_argument("--stac"), p.add_argument("--epsg", type=int)
-    p.add_argument("--bounds")
+    p.add_argument("--bounds"), p.add_argument("--gdal", default="")
+    p.add_argument("--ablations", action="store_true", help="also: each read setting changed alone, at 50 ms, first count")
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(args)))
