@@ -87,6 +87,7 @@ def test_page_boundary_and_intersects(archive, api):
         search(Query.for_year(BBox(10.0, 50.0, 10.1, 50.1), YEAR), stac=api.url)
 
 
+@pytest.mark.slow
 def test_predict_cli_against_the_api_equals_local_files(archive, api, tmp_path):
     from tsmap.cli import main
 
@@ -121,6 +122,7 @@ def test_reads_are_concurrent_and_fetch_each_block_once(archive, cogs, tmp_path)
     assert max_in_flight(cogs.log) >= 8  # one tile's assets are read concurrently, not one by one
 
 
+@pytest.mark.slow
 def test_stalled_request_and_503_burst_through_the_api(archive, api, cogs, tmp_path):  # api: skips without the server
     from tsmap.pipeline import predict
 

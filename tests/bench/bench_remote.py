@@ -67,6 +67,8 @@ def child(args) -> dict:
 
 def _ablate(settings: str) -> None:
     """Change one of tsmap's read settings in this process: ``READ_THREADS=1``, or ``KEY=VALUE[@layer]`` for GDAL."""
+    if not settings:
+        return
     import tsmap.gdal_config as cfg
     import tsmap.load
 
