@@ -1,28 +1,28 @@
 """GDAL and HTTP settings for reading imagery: all in one place, each with the effect it had in the benchmark.
 
-Measured with ``tests/bench/bench_remote.py`` (Sentinel-2-like COGs behind a loopback server with
-50 ms per request; README "Large areas" has the figures). Reading a tile means, per (time, band)
-asset: one request for the header, then one per needed block (1024 x 1024 px, DEFLATE).
+Measured with ``tests/bench/bench_remote.py --ablations`` (Earth-Search-like COGs, 1024 px DEFLATE
+blocks, behind a loopback server with 50 ms per request; 73 acquisitions, 512 x 512 px in 256 px
+tiles), one setting changed at a time against tsmap's choice (9.2 requests per 1000 output pixels,
+1.02x the minimum bytes):
 
-* ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``: no directory listing and no probing for ``.aux.xml``
-  / ``.msk`` side-car files at open, which costs extra 404 round trips per asset otherwise.
-* ``GDAL_HTTP_MERGE_CONSECUTIVE_RANGES=YES`` and ``GDAL_HTTP_MULTIRANGE=YES``: adjacent blocks come in
-  one request.
-* ``GDAL_HTTP_MULTIPLEX=YES`` with ``GDAL_HTTP_VERSION=2``: HTTP/2 streams share one connection where the
-  server speaks HTTP/2 over TLS (object stores and CDNs); the loopback test server speaks HTTP/1.1,
-  so the benchmark cannot show it.
-* ``GDAL_INGESTED_BYTES_AT_OPEN``: the first request at open reads this much; 32 KB holds the whole
-  header of a Sentinel-2 COG (tile offsets of five overview levels), so open is one request.
 * ``CPL_VSIL_CURL_CACHE_SIZE``: GDAL's process-wide cache of downloaded byte ranges. A 256 px tile is
-  a sixteenth of a 10 m block and a sixty-fourth of a 20 m one, so the block's bytes must survive until
-  its neighbouring tiles are read (tiles go block by block, :func:`tsmap.tiles.block_order`):
-  :func:`vsicurl_cache_bytes` holds one block per asset. Too small and every tile refetches its blocks.
-* ``VSI_CACHE`` (per open file): on for opening, off for data, as stackstac does; the block bytes are
-  kept by the process-wide cache above instead, once.
+  a sixteenth of a 10 m block and a sixty-fourth of a 20 m one, so a block's bytes must survive until
+  its neighbouring tiles are read (tiles come in Z-order, :func:`tsmap.tiles.tile_grid`):
+  :func:`vsicurl_cache_bytes` holds one block per asset. GDAL's default 16 MB: 33.6 requests per
+  1000 px and 5.9x the minimum bytes; peak memory 2.4 GB instead of 4.2 GB (the cache's price).
+* Reading the assets of a tile concurrently (:data:`READ_THREADS`; odc-stac's ``pool=`` is prior art):
+  one thread instead of 32 made a tile's reads 490 s instead of 70-84 s (same requests and bytes).
+* ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` (at open): no directory listing or side-car probes;
+  ``FALSE`` made 37.1 requests per 1000 px (4x).
+* ``GDAL_HTTP_MERGE_CONSECUTIVE_RANGES`` / ``GDAL_HTTP_MULTIRANGE``: no measurable effect here (a 256 px
+  tile needs one block per file, so there is nothing adjacent to merge); kept on for larger tiles.
+* ``GDAL_INGESTED_BYTES_AT_OPEN``: 32 KB holds a Sentinel-2 COG's header with all overview levels;
+  GDAL's 16 KB made no difference on these files (9.19 requests per 1000 px).
+* ``VSI_CACHE`` (per open file): on for opening, off for data, as stackstac does; on for data too changed
+  nothing (9.22) but memory.
+* ``GDAL_HTTP_MULTIPLEX=YES`` with ``GDAL_HTTP_VERSION=2``: HTTP/2 streams share one connection where the
+  server speaks HTTP/2 over TLS (object stores, CDNs); the loopback server speaks HTTP/1.1, so unmeasured.
 * ``GDAL_CACHEMAX``: decoded blocks; bounded (:data:`GDAL_CACHE_MB`) so memory does not grow with the AOI.
-
-Concurrency: the assets of a tile are read by a bounded, process-wide pool of :data:`READ_THREADS`
-threads (odc-stac's ``pool=``), so one tile's wall time is a few round trips, not ~1,000 in a row.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def vsicurl_cache_bytes(n_assets: int) -> int:
     return int(min(max(n_assets * (BLOCK_BYTES + HEADER_BYTES), 256 << 20), 8 << 30))
 
 
-def gdal_env(n_assets: int):
-    """The stackstac ``LayeredEnv`` for reading ``n_assets`` assets (see the module docstring for each setting)."""
+def gdal_env(n_assets: int, extra: dict | None = None):
+    """The stackstac ``LayeredEnv`` for reading ``n_assets`` assets (see the module docstring for each setting),
+    plus ``extra`` settings. It is entered by whichever thread opens or reads: settings made with
+    ``rasterio.Env`` around the call did not reach the read pool's threads, so they come in through ``extra``."""
     import stackstac
 
     return stackstac.DEFAULT_GDAL_ENV.updated(
@@ -61,6 +63,7 @@ def gdal_env(n_assets: int):
             "GDAL_HTTP_VERSION": "2",
             "GDAL_INGESTED_BYTES_AT_OPEN": str(HEADER_BYTES),
             "CPL_VSIL_CURL_CACHE_SIZE": str(vsicurl_cache_bytes(n_assets)),
+            **(extra or {}),
         },
         open={"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"},
     )

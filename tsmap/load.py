@@ -41,6 +41,7 @@ def load_cube(
     merge_same_day: bool = True,
     signer: Signer | str | None = "auto",
     asset_tasks: bool = False,
+    gdal_options: dict | None = None,
 ) -> xr.DataArray:
     """Stack ``items`` on ``grid`` as float32 digital numbers, lazily.
 
@@ -53,7 +54,8 @@ def load_cube(
     ``signer``: ``"auto"`` signs Planetary Computer hrefs at read time (re-signing when tokens
     expire), None never signs, or give a :class:`tsmap.signing.Signer`. With ``asset_tasks`` every
     (time, band) asset is read by its own dask task, so a threaded scheduler reads them concurrently
-    (the chunks are then joined to whole time and band again).
+    (the chunks are then joined to whole time and band again). ``gdal_options`` are GDAL settings for
+    every open and read, in whichever thread does it (e.g. a retry policy's timeouts).
     """
     import stackstac
 
@@ -78,7 +80,7 @@ def load_cube(
         chunksize=(1 if asset_tasks else -1, 1 if asset_tasks else -1, int(chunk), int(chunk)),
         snap_bounds=False,
         errors_as_nodata=(),
-        gdal_env=gdal_env(len(items) * len(ALL_NAMES)),
+        gdal_env=gdal_env(len(items) * len(ALL_NAMES), gdal_options),
         reader=functools.partial(AssetReader, signer=_signer(signer, prepared), offsets=offsets),
     )
     cube.attrs.pop("spec", None)

@@ -92,11 +92,17 @@ class TileTask:
         if not items or (inside is not None and not inside.any()):
             return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8)
 
+        attempts = []
+
         def read():  # each (time, band) asset by its own task, on the process's bounded read pool
+            attempts.append(1)
             chunk = max(16, min(READ_CHUNK, max(tile.height, tile.width)))  # one read per asset and tile
-            cube = load_cube(items, tgrid, chunk=chunk, harmonise=img.preprocessing.harmonise_offset, asset_tasks=True)
+            cube = load_cube(items, tgrid, chunk=chunk, harmonise=img.preprocessing.harmonise_offset, asset_tasks=True,
+                             gdal_options=img.retry.gdal_options(len(attempts)))
             comp = composite(cube, img.preprocessing.composite)
-            return dask.compute(comp["s2"].data, comp["valid_periods"].data, scheduler="threads", pool=read_pool())
+            # A retry reads in this thread, as before this pool existed: its cache bypass is known to mend bad blocks.
+            how = dict(scheduler="threads", pool=read_pool()) if len(attempts) == 1 else dict(scheduler="sync")
+            return dask.compute(comp["s2"].data, comp["valid_periods"].data, **how)
 
         start = time.perf_counter()
         s2, valid = with_retries(read, img.retry, what=f"tile {tile.id}")
