@@ -87,11 +87,20 @@ class GdalIOWatch:
 
     PATTERN = re.compile(r"IO error|Read failed|Cannot read|truncat", re.IGNORECASE)  # not GDAL's own "retrying" notes
 
+    _lock, _depth, _level = threading.Lock(), 0, logging.NOTSET
+
     def __enter__(self):
         self.thread, self.problems = threading.get_ident(), []
         self.handler = logging.Handler(logging.WARNING)
         self.handler.emit = self._seen
-        logging.getLogger("rasterio._env").addHandler(self.handler)
+        logger = logging.getLogger("rasterio._env")
+        with GdalIOWatch._lock:  # --quiet (root at ERROR) must not hide GDAL's warnings from the watch
+            if GdalIOWatch._depth == 0:
+                GdalIOWatch._level = logger.level
+                if not logger.isEnabledFor(logging.WARNING):
+                    logger.setLevel(logging.WARNING)
+            GdalIOWatch._depth += 1
+        logger.addHandler(self.handler)
         return self
 
     def _seen(self, record: logging.LogRecord) -> None:
@@ -99,7 +108,12 @@ class GdalIOWatch:
             self.problems.append(record.getMessage())
 
     def __exit__(self, exc_type, exc, tb):
-        logging.getLogger("rasterio._env").removeHandler(self.handler)
+        logger = logging.getLogger("rasterio._env")
+        logger.removeHandler(self.handler)
+        with GdalIOWatch._lock:
+            GdalIOWatch._depth -= 1
+            if GdalIOWatch._depth == 0:
+                logger.setLevel(GdalIOWatch._level)
         if self.problems and (exc is None or not is_read_error(exc)):
             raise OSError(f"GDAL reported failed I/O: {self.problems[0]}") from exc
         return False
