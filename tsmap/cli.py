@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -17,6 +18,7 @@ from .text_model import AUTHORS_TEXT_MODEL, DEFAULT_MODEL, DEFAULT_PRETRAINED
 def main(verbose: bool) -> None:
     """Open-vocabulary maps from Sentinel-2 time series (TimeSenCLIP)."""
     _logging(verbose, False)
+    _stop_on_sigterm(click.get_current_context())
 
 
 def _logging(verbose: bool, quiet: bool) -> None:
@@ -35,6 +37,20 @@ def _verbosity(f):
 
     f = click.option("-q", "--quiet", is_flag=True, callback=apply, help="No progress bar; only errors on stderr.")(f)
     return click.option("-v", "--verbose", is_flag=True, callback=apply, help="Log progress details.")(f)
+
+
+def _stop_on_sigterm(ctx) -> None:
+    """SIGTERM stops a run like Ctrl-C does: finished tiles kept, one line saying so (restored on exit)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _area_options(f):
@@ -66,9 +82,14 @@ def _area_options(f):
         click.option("--encoding", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
                      help="How embeddings are stored (int8: with a per-pixel scale, half the size)."),
         click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) where imagery cannot be read, instead of failing."),
-        click.option("--retries", metavar="N", default=4, show_default=True, help="Attempts per tile read before the tile counts as failed."),
+        click.option("--max-skipped", metavar="N", default=None, type=int,
+                     help="Stop when more than this many unreadable assets had to be left out [default: no limit]."),
+        click.option("--allow-local-assets", is_flag=True, help="Let a remote catalog point at local files (only if you trust it)."),
+        click.option("--retries", metavar="N", default=4, show_default=True,
+                     help="Reads of a tile before an unreadable remote asset is left out (local files: no retry)."),
         click.option("--timeout", metavar="SECONDS", default=120.0, show_default=True, help="Seconds before a stalled HTTP read is abandoned (then retried)."),
-        click.option("--dry-run", is_flag=True, help="Print scenes per month, pixels, tiles, bytes to read and an estimated time; compute nothing."),
+        click.option("--dry-run", is_flag=True,
+                     help="Print scenes per month, pixels, tiles, bytes to read and write and an estimated time; compute nothing."),
     ]):
         f = opt(f)
     return f
@@ -107,7 +128,7 @@ def _source_kwargs(o: dict) -> dict:
     return dict(
         query=query, grid=Grid.from_bbox(box, epsg=_epsg(o), resolution=o["resolution"]), aoi=aoi,
         stac=o["stac"] or EARTH_SEARCH, encoder=EncoderSpec(o["checkpoint"], device=o["device"], precision=o["precision"]),
-        retry=RetryPolicy(attempts=o["retries"], timeout_s=o["timeout"]),
+        retry=RetryPolicy(attempts=o["retries"], timeout_s=o["timeout"]), allow_local_assets=o["allow_local_assets"],
     )
 
 
@@ -133,11 +154,18 @@ def _run_kwargs(o: dict) -> dict:
     return dict(tile=o["tile"], client=o["scheduler"], workers=o["workers"], progress=not o["quiet"])
 
 
-def _dry_run(o: dict) -> None:
+def _dry_run(o: dict, *, out: str, layers: list[str], embeddings: bool) -> None:
+    import os
+
     from .pipeline import plan_area
+    from .space import embedding_bytes, human, run_bytes
 
     kw = _source_kwargs(o)
-    click.echo(plan_area(**kw, tile=o["tile"], workers=o["workers"]).describe())
+    plan = plan_area(**kw, tile=o["tile"], workers=o["workers"])
+    per_px = embedding_bytes(kw["encoder"].load().out_dim, o["encoding"]) if embeddings else 0
+    disk = run_bytes(pixels=plan.pixels, todo_pixels=plan.pixels, layers=layers, embedding_bytes_per_px=per_px)
+    click.echo(plan.describe())
+    click.echo(f"disk:   up to {human(disk)} written in {os.path.dirname(os.path.abspath(out))} (checked against its free space before a run)")
 
 
 @main.command()
@@ -155,12 +183,15 @@ def predict(**o):
     from .pipeline import predict as run
 
     if o["dry_run"]:
-        return _dry_run(o)
+        from .space import CLASS_LAYERS
+
+        layers = [*CLASS_LAYERS] + (["float32"] if o["scenic"] else [])
+        return _dry_run(o, out=o["out"], layers=layers, embeddings=bool(o["keep_embeddings"]))
     result = run(
         prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"],
         keep_embeddings=o["keep_embeddings"], encoding=o["encoding"], scenic=o["scenic"], scenic_method=o["scenic_method"],
-        quicklook=o["quicklook"],
-        allow_missing=o["allow_missing"], **_source_kwargs(o), **_run_kwargs(o),
+        quicklook=o["quicklook"], allow_missing=o["allow_missing"], max_skipped=o["max_skipped"],
+        **_source_kwargs(o), **_run_kwargs(o),
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
 
@@ -246,9 +277,10 @@ def embed(**o):
     from .pipeline import embed_area
 
     if o["dry_run"]:
-        return _dry_run(o)
+        return _dry_run(o, out=o["out"], layers=[], embeddings=True)
     kw = _source_kwargs(o)
-    result = embed_area(out=o["out"], encoding=o["encoding"], allow_missing=o["allow_missing"], **kw, **_run_kwargs(o))
+    result = embed_area(out=o["out"], encoding=o["encoding"], allow_missing=o["allow_missing"], max_skipped=o["max_skipped"],
+                        **kw, **_run_kwargs(o))
     _report(result.summary, [result.path, result.item], f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
 
 
@@ -259,6 +291,7 @@ def embed(**o):
 @click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
 @click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
+@click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) for tiles missing from the store, instead of failing.")
 @_run_options
 def classify(**o):
     """Map text prompts from stored embeddings, without touching imagery."""
@@ -269,7 +302,7 @@ def classify(**o):
     result = classify_embeddings(
         embeddings=o["embeddings"], prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"],
         clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"], client=o["scheduler"], workers=o["workers"],
-        progress=not o["quiet"],
+        progress=not o["quiet"], allow_missing=o["allow_missing"],
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
 
@@ -285,6 +318,7 @@ def classify(**o):
 @click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
 @click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a colour bar.")
+@click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) for tiles missing from the store, instead of failing.")
 @_run_options
 def scenic(**o):
     """Map scenicness (1-10) from stored embeddings and rated landscape prompts."""
@@ -293,7 +327,7 @@ def scenic(**o):
     result = scenic_embeddings(
         embeddings=o["embeddings"], out=o["out"], prompts=o["prompts"], method=o["method"], min_prompts=o["min_prompts"],
         clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"],
-        client=o["scheduler"], workers=o["workers"], progress=not o["quiet"],
+        client=o["scheduler"], workers=o["workers"], progress=not o["quiet"], allow_missing=o["allow_missing"],
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
 
@@ -306,6 +340,11 @@ def _report(summary, outputs, what: str) -> None:
     if summary is not None and summary.missing:
         click.echo(f"WARNING: {len(summary.missing)} tiles are nodata because their imagery could not be read: "
                    f"{', '.join(summary.missing[:8])}", err=True)
+    if summary is not None and summary.skipped:
+        names = ", ".join(f"{a['item']}/{a['band']} ({len(a['tiles'])} tiles)" for a in summary.skipped[:4])
+        more = f" and {len(summary.skipped) - 4} more" if len(summary.skipped) > 4 else ""
+        click.echo(f"WARNING: {len(summary.skipped)} unreadable assets were left out: {names}{more}; first error: "
+                   f"{summary.skipped[0]['error']} (recorded as skipped_assets in the outputs and the ledger)", err=True)
     click.echo(f"wrote {', '.join(outputs)} ({what})")
 
 

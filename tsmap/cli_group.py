@@ -2,7 +2,7 @@
 
 import click
 
-from .errors import TsmapError, plain_message
+from .errors import Interrupted, TsmapError, plain_message
 
 
 class RequiredFirst(click.Command):
@@ -13,7 +13,8 @@ class RequiredFirst(click.Command):
 
 
 class ErrorGroup(click.Group):
-    """Turns library errors into one line on stderr and exit code 1, without a traceback."""
+    """Turns library errors into one line on stderr and exit code 1, without a traceback; an interrupted
+    run says what it kept (exit code 130, as for Ctrl-C)."""
 
     command_class = RequiredFirst
 
@@ -23,3 +24,6 @@ class ErrorGroup(click.Group):
         except TsmapError as exc:
             click.echo(f"Error: {plain_message(exc, first_line=False)}", err=True)
             ctx.exit(1)
+        except Interrupted as exc:
+            click.echo(f"Stopped: {exc}", err=True)
+            ctx.exit(130)

@@ -33,3 +33,7 @@ def plain_message(exc: BaseException | str, *, first_line: bool = True) -> str:
     if not first_line:
         return text
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a run; the message says what was kept and how to resume."""

@@ -1,8 +1,8 @@
 """Where tile tasks run: threads on this machine (default) or a Dask ``distributed`` cluster.
 
-Both executors run the same picklable tasks. The local one shares the cores between tile threads
-and torch threads (one torch thread per tile thread) so the machine is used without
-oversubscription; the cluster one ships the task object to every worker once (``scatter``) and
+Both executors run the same picklable tasks. The local one runs tiles on threads (the encoder
+keeps its own threads, :func:`tsmap.tasks.encode_tile`, so a tile's result does not depend on how
+many there are); the cluster one ships the task object to every worker once (``scatter``) and
 then only tiles travel per call.
 """
 
@@ -20,18 +20,11 @@ class LocalExecutor:
         self.slots = self.workers
 
     def __enter__(self) -> "LocalExecutor":
-        import torch
-
         self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="tsmap-tile")
-        self._torch_threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.workers))
         return self
 
     def __exit__(self, *exc) -> None:
-        import torch
-
         self._pool.shutdown(wait=True, cancel_futures=True)
-        torch.set_num_threads(self._torch_threads)
 
     def share(self, obj):
         return obj

@@ -9,10 +9,14 @@ turned into the ``proj:epsg`` stackstac reads (stackstac#262).
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 from .bands import ALL_BANDS, BOA_ADD_OFFSET_DN, REFLECTANCE_SCALE, SPECTRAL, declared_bands, resolve_assets
 from .errors import DataError
 from .signing import unsigned
+
+#: URL schemes an asset href may have in a remote catalog: HTTP and the object stores GDAL reads.
+REMOTE_SCHEMES = ("http", "https", "s3", "gs", "az", "oss")
 
 #: First acquisition day of processing baseline 04.00, which added +1000 to L2A digital numbers.
 BASELINE_04_START = dt.datetime(2022, 1, 25, tzinfo=dt.timezone.utc)
@@ -106,3 +110,25 @@ def _with_epsg(meta: dict, fallback: dict) -> dict:
         if epsg is not None:
             meta["proj:epsg"] = int(epsg)
     return meta
+
+
+def check_href(href: str, *, item_id: str, band: str, catalog: str, local_ok: bool) -> None:
+    """Refuse an asset href that would make GDAL read what the catalog must not choose.
+
+    GDAL virtual paths (``/vsicurl/...``, ``/vsizip/...``: requests to any host, archives, ...) and
+    chained schemes (``zip+https://``) are refused everywhere; a local path or ``file://`` URL only
+    when ``local_ok`` (a local catalog, or the user's explicit opt-in); otherwise http(s) and
+    object-store URLs (:data:`REMOTE_SCHEMES`).
+    """
+    parts = urlsplit(href)
+    scheme = parts.scheme.lower() if len(parts.scheme) > 1 else ""  # "C:" is a drive, not a scheme
+    path = parts.path if scheme == "file" else href
+    where = f"item {item_id!r} of {catalog} gives band {band} as {href!r}"
+    if scheme in ("", "file") and path.startswith("/vsi"):
+        raise DataError(f"{where}, a GDAL virtual path; tsmap reads only plain paths and http(s) or object-store URLs")
+    if scheme in ("", "file"):
+        if not local_ok:
+            raise DataError(f"{where}, a local file, but that catalog is remote: a remote catalog may point only at http(s) "
+                            "or object-store URLs (pass --allow-local-assets if you trust it)")
+    elif scheme not in REMOTE_SCHEMES:
+        raise DataError(f"{where}; tsmap reads only paths and {', '.join(REMOTE_SCHEMES)} URLs")

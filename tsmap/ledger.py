@@ -1,10 +1,12 @@
 """The chunk ledger: an append-only JSON-lines record, beside an output, of what each tile came to.
 
-Line 1 is a header with the run's fingerprint (a hash of everything that determines the result);
-every later line is one event: a tile ``done``, ``failed`` (after its retries) or ``missing``
-(failed, and accepted as nodata with ``allow_missing``), or the run ``complete``. A run that dies
-(``kill -9``) loses at most the line it was writing; the same command then redoes only the tiles
-not recorded as done. A ledger whose fingerprint differs from the new run's is started afresh.
+Line 1 is a header with the run's fingerprint (a hash of everything that determines the result)
+and its inputs (per-part digests and asset stamps, :mod:`tsmap.stamps`, to say what changed);
+every later line is one event: a tile ``done`` (with the assets it had to leave out, ``skipped``),
+``failed`` (after its retries) or ``missing`` (failed, and accepted as nodata with
+``allow_missing``), or the run ``complete``. A run that dies (``kill -9``) loses at most the line it
+was writing; the same command then redoes only the tiles not recorded as done. A ledger whose
+fingerprint differs from the new run's is started afresh.
 """
 
 from __future__ import annotations
@@ -29,21 +31,28 @@ class Ledger:
     complete: bool = False
     outputs: list = field(default_factory=list)  #: files the completed run wrote
     resumed: bool = False  #: True when an earlier ledger of the same run was found
+    inputs: dict = field(default_factory=dict)  #: the header's per-part digests and asset stamps
+    skipped: dict[str, list] = field(default_factory=dict)  #: tile id -> assets left out ([item, band, error])
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, fingerprint: str, tiles: int, resume: bool = True) -> "Ledger":
+    def open(cls, path: str | os.PathLike, *, fingerprint: str, tiles: int, resume: bool = True, inputs: dict | None = None) -> "Ledger":
         """Resume the ledger at ``path`` if it belongs to the same run (and ``resume``), else start anew."""
         path = os.fspath(path)
         old = cls._read(path) if resume else None
         if old is not None and old.fingerprint == fingerprint:
             old.resumed = True
+            _end_line(path)  # a line cut short by a crash must not swallow the next event
             return old
-        ledger = cls(path, fingerprint)
-        header = {"kind": "header", "fingerprint": fingerprint, "tiles": tiles, "tsmap": __version__}
+        ledger = cls(path, fingerprint, inputs=dict(inputs or {}))
+        header = {"kind": "header", "fingerprint": fingerprint, "tiles": tiles, "tsmap": __version__, "inputs": ledger.inputs}
         tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(header) + "\n")
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(header) + "\n")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         return ledger
 
     @classmethod
@@ -61,11 +70,25 @@ class Ledger:
         """Append one tile event (call only after the tile's data is safely on disk)."""
         self.status[tile_id] = status
         self.complete = False
+        self.skipped.pop(tile_id, None)
         if status == DONE:
             self.errors.pop(tile_id, None)
+            if info.get("skipped"):
+                self.skipped[tile_id] = list(info["skipped"])
         elif "error" in info:
             self.errors[tile_id] = str(info["error"])
         self._append({"tile": tile_id, "status": status, **info})
+
+    def skipped_assets(self) -> list[dict]:
+        """Every asset left out by a done tile: item, band, the first error and the tiles concerned."""
+        out: dict[tuple, dict] = {}
+        for tile_id in sorted(self.skipped):
+            if self.status.get(tile_id) != DONE:
+                continue
+            for item, band, error in self.skipped[tile_id]:
+                entry = out.setdefault((item, band), {"item": item, "band": band, "error": error, "tiles": []})
+                entry["tiles"].append(tile_id)
+        return [out[k] for k in sorted(out)]
 
     def mark_complete(self, outputs: list[str], **info) -> None:
         self.complete, self.outputs = True, list(outputs)
@@ -91,15 +114,28 @@ class Ledger:
                 continue
         if not events or events[0].get("kind") != "header":
             return None
-        ledger = cls(path, events[0]["fingerprint"])
+        ledger = cls(path, events[0]["fingerprint"], inputs=events[0].get("inputs") or {})
         for ev in events[1:]:
             if ev.get("kind") == "complete":
                 ledger.complete, ledger.outputs = True, list(ev.get("outputs", []))
             elif "tile" in ev:
                 ledger.complete = False
                 ledger.status[ev["tile"]] = ev["status"]
+                ledger.skipped.pop(ev["tile"], None)
                 if ev["status"] == DONE:
                     ledger.errors.pop(ev["tile"], None)
+                    if ev.get("skipped"):
+                        ledger.skipped[ev["tile"]] = ev["skipped"]
                 elif "error" in ev:
                     ledger.errors[ev["tile"]] = ev["error"]
         return ledger
+
+
+def _end_line(path: str) -> None:
+    """Terminate a last line that a crash cut short, so that the next event starts on a line of its own."""
+    with open(path, "rb+") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":
+            f.write(b"\n")

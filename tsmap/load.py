@@ -42,6 +42,7 @@ def load_cube(
     signer: Signer | str | None = "auto",
     asset_tasks: bool = False,
     gdal_options: dict | None = None,
+    skip_assets: frozenset[str] = frozenset(),
 ) -> xr.DataArray:
     """Stack ``items`` on ``grid`` as float32 digital numbers, lazily.
 
@@ -56,6 +57,7 @@ def load_cube(
     (time, band) asset is read by its own dask task, so a threaded scheduler reads them concurrently
     (the chunks are then joined to whole time and band again). ``gdal_options`` are GDAL settings for
     every open and read, in whichever thread does it (e.g. a retry policy's timeouts).
+    Assets whose href is in ``skip_assets`` are left out (NaN there, as for an item without that band).
     """
     import stackstac
 
@@ -66,6 +68,8 @@ def load_cube(
     items = sorted((as_item(it) for it in items), key=lambda it: it.datetime)
     prepared = [prepare_item(it) for it in items]
     offsets = _offsets_by_href(items, prepared) if harmonise else {}
+    for d in prepared if skip_assets else ():
+        d["assets"] = {k: a for k, a in d["assets"].items() if a["href"] not in skip_assets}
     cube = stackstac.stack(
         prepared,
         assets=list(ALL_NAMES),

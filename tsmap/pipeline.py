@@ -103,22 +103,26 @@ def embed_area(
     query: Query | None = None, stac: str = EARTH_SEARCH, checkpoint: str | None = None,
     encoder: EncoderSpec | None = None, device: str | None = None, encoding: str = "float16", tile: int | None = None,
     client=None, workers: int | None = None, allow_missing: bool = False, retry: RetryPolicy | None = None,
-    progress: bool = True, aoi=None,
+    progress: bool = True, aoi=None, max_skipped: int | None = None, allow_local_assets: bool = False,
 ) -> EmbedResult:
     """Write the per-pixel embedding cube of an AOI and year to the Zarr v3 store ``out``.
 
     ``aoi`` (a polygon file or :class:`tsmap.aoi.AOI`) limits the store to its polygons (no data outside).
+    Unreadable assets are left out and recorded (``max_skipped``: stop after more than that many);
+    ``allow_local_assets`` lets a remote catalog point at local files.
     """
     out = _output_path(out, ".zarr")
     spec = encoder or EncoderSpec(checkpoint, device=device)
-    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi))
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi),
+                      allow_local_assets=allow_local_assets)
     size = tile or fit_tile(src.grid, default_tile(spec.device), _slots(client, workers))
     emb = EmbeddingOutput(out, src.dim, encoding)
     task = TileTask(src.grid, src.imagery, spec, embeddings=emb.partial, encoding=encoding)
     summary, _ = execute(
         task, tile_grid(src.grid, size), grid=src.grid, tile=size, ledger_path=f"{out}.ledger.jsonl",
         provenance={**src.provenance, "encoding": encoding}, embeddings=emb, period=src.period,
-        client=client, workers=workers, allow_missing=allow_missing, progress=progress, label="embedding",
+        client=client, workers=workers, allow_missing=allow_missing, max_skipped=max_skipped, progress=progress,
+        label="embedding",
     )
     item = _store_item(out, src, encoding, summary)
     return EmbedResult(out, src.grid, len(src.items), summary, item)
@@ -138,27 +142,30 @@ def _store_item(out: str, src, encoding: str, summary: RunSummary) -> str:
 def classify_embeddings(
     *, embeddings: str | os.PathLike, prompts: str | PromptSet, out: str | os.PathLike,
     clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED, quicklook: bool = False,
-    client=None, workers: int | None = None, progress: bool = True,
+    client=None, workers: int | None = None, progress: bool = True, allow_missing: bool = False,
 ) -> MapResult:
-    """Map ``prompts`` from an embedding store, without touching imagery (the maps :func:`predict` makes)."""
+    """Map ``prompts`` from an embedding store, without touching imagery (the maps :func:`predict` makes).
+
+    A tile whose chunk is missing from the store or cannot be decoded fails the run, naming it; with
+    ``allow_missing`` it becomes nodata and is recorded."""
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
     out = _output_path(out, ".tif")
     store = _complete_store(embeddings)
     scorer = ClassScorer.build(prompt_set, clip_model=clip_model, clip_pretrained=clip_pretrained)
-    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress)
+    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress, allow_missing)
 
 
 def scenic_embeddings(
     *, embeddings: str | os.PathLike, out: str | os.PathLike, prompts: str | ScenicPrompts = "illustrative",
     method: str = "early", min_prompts: int = 2, clip_model: str = DEFAULT_MODEL,
     clip_pretrained: str = DEFAULT_PRETRAINED, quicklook: bool = False, client=None, workers: int | None = None,
-    progress: bool = True,
+    progress: bool = True, allow_missing: bool = False,
 ) -> MapResult:
     """Scenicness (float32, 1-10) from an embedding store, with rated ``prompts`` (YAML, CSV or bundled name)."""
     out = _output_path(out, ".tif")
     store = _complete_store(embeddings)
     scorer = ScenicScorer.build(prompts, method=method, min_prompts=min_prompts, clip_model=clip_model, clip_pretrained=clip_pretrained)
-    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress)
+    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress, allow_missing)
 
 
 def predict(
@@ -168,7 +175,8 @@ def predict(
     device: str | None = None, tile: int | None = None, keep_embeddings: str | os.PathLike | None = None,
     encoding: str = "float16", scenic: str | ScenicPrompts | None = None, scenic_method: str = "early",
     quicklook: bool = False, client=None, workers: int | None = None, allow_missing: bool = False,
-    retry: RetryPolicy | None = None, progress: bool = True, aoi=None,
+    retry: RetryPolicy | None = None, progress: bool = True, aoi=None, max_skipped: int | None = None,
+    allow_local_assets: bool = False,
 ) -> MapResult:
     """Map ``prompts`` over an AOI for one year: class COG ``out``, confidence COG ``*_score.tif``,
     with ``scenic`` prompts also ``*_scenic.tif``, a STAC item ``*_item.json`` (and ``*_quicklook.png``);
@@ -178,6 +186,8 @@ def predict(
     10 m in the UTM zone of the AOI centre). ``aoi`` (a polygon file or :class:`tsmap.aoi.AOI`) maps only
     inside its polygons (no data outside; its box is the default ``bbox``). ``client`` is a
     ``distributed.Client`` or a scheduler address; without it tiles run on ``workers`` threads here.
+    Unreadable assets are left out and recorded (``max_skipped``: stop after more than that many);
+    ``allow_local_assets`` lets a remote catalog point at local files.
     """
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
     out = _output_path(out, ".tif")
@@ -188,7 +198,8 @@ def predict(
     if scenic is not None:
         scorers.append(ScenicScorer.build(scenic, method=scenic_method, clip_model=clip_model, clip_pretrained=clip_pretrained))
         products += scorers[1].products(f"{stem_of(out)}_scenic.tif")
-    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi))
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi),
+                      allow_local_assets=allow_local_assets)
     _check_dims(src.dim, scorers)
     size = tile or fit_tile(src.grid, default_tile(spec.device), _slots(client, workers))
     emb = EmbeddingOutput(keep, src.dim, encoding) if keep else None
@@ -196,7 +207,8 @@ def predict(
     summary, written = execute(
         task, tile_grid(src.grid, size), grid=src.grid, tile=size, ledger_path=f"{out}.ledger.jsonl",
         provenance={**src.provenance, "encoding": encoding}, deliverables=Deliverables(products, prompt_set.names, quicklook),
-        embeddings=emb, period=src.period, client=client, workers=workers, allow_missing=allow_missing, progress=progress,
+        embeddings=emb, period=src.period, client=client, workers=workers, allow_missing=allow_missing,
+        max_skipped=max_skipped, progress=progress,
     )
     return _result(src.grid, len(src.items), written, summary, products, prompt_set.names, emb.path if emb else None)
 
@@ -205,14 +217,17 @@ def plan_area(
     *, bbox: BBox | None = None, year: int | None = None, grid: Grid | None = None, query: Query | None = None,
     stac: str = EARTH_SEARCH, checkpoint: str | None = None, encoder: EncoderSpec | None = None,
     tile: int | None = None, retry: RetryPolicy | None = None, aoi=None, workers: int | None = None,
+    allow_local_assets: bool = False,
 ) -> Plan:
     """What :func:`predict` or :func:`embed_area` would do (items, pixels, tiles, time), computing nothing."""
     spec = encoder or EncoderSpec(checkpoint)
-    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi))
+    src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi),
+                      allow_local_assets=allow_local_assets)
     return plan(source=src, tile=tile or fit_tile(src.grid, default_tile(spec.device), _slots(None, workers)), workers=workers)
 
 
-def _score_store(store: RasterStore, scorers: list, products: list, quicklook: bool, client, workers, progress) -> MapResult:
+def _score_store(store: RasterStore, scorers: list, products: list, quicklook: bool, client, workers, progress,
+                 allow_missing: bool = False) -> MapResult:
     _check_dims(store.group["embedding"].shape[0], scorers)
     meta = store.attrs["tsmap_provenance"]
     legend = scorers[0].legend()
@@ -223,7 +238,7 @@ def _score_store(store: RasterStore, scorers: list, products: list, quicklook: b
         provenance={**meta, "embeddings": os.path.abspath(store.path),
                     "embeddings_missing_tiles": json.dumps(list(store.attrs.get("tsmap_missing_tiles", [])))},
         deliverables=Deliverables(products, classes, quicklook), period=tuple(store.attrs.get("tsmap_period", (None, None))),
-        client=client, workers=workers, progress=progress, label="scoring",
+        client=client, workers=workers, allow_missing=allow_missing, progress=progress, label="scoring",
     )
     return _result(store.grid, len(typed_value(meta.get("items", "[]"))), written, summary, products, classes or ())
 

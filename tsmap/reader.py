@@ -2,8 +2,9 @@
 
 stackstac builds one reader per (item, band) asset and calls it from the dask tasks. This one
 signs the href when the reader opens (Planetary Computer), removes the item's DN offset, re-opens with a freshly signed URL once
-the token is about to expire, and turns any open/read failure into a one-line :class:`DataError`
-naming the asset and the fix.
+the token is about to expire, and turns any open/read failure — including the I/O trouble GDAL only
+warns about — into a one-line :class:`AssetError` that names the asset, so the tile can leave that
+asset out (:func:`tsmap.retry.read_leaving_out`).
 """
 
 from __future__ import annotations
@@ -62,11 +63,22 @@ class AssetReader(AutoParallelRioReader):
         return state
 
 
-def unreadable(href: str, exc: BaseException) -> DataError:
+class AssetError(DataError):
+    """One asset (one band of one item) cannot be opened or read; ``href`` names it."""
+
+    def __init__(self, message: str, href: str) -> None:
+        super().__init__(message)
+        self.href = href
+
+    def __reduce__(self):  # picklable across Dask workers
+        return (type(self), (str(self), self.href))
+
+
+def unreadable(href: str, exc: BaseException) -> AssetError:
     """The one-line error for an asset that cannot be opened or read."""
     cause = exc.__cause__ or exc
     text = " ".join(str(cause).split())[:300]
-    return DataError(
+    return AssetError(
         f"cannot read asset {href} ({type(cause).__name__}: {text}); check that it exists and is reachable "
-        "(path, network, credentials or token), or leave that item out (e.g. narrower dates or --max-cloud)"
+        "(path, network, credentials or token)", href,
     )

@@ -4,6 +4,10 @@ GDAL retries HTTP 5xx answers itself (``GDAL_HTTP_MAX_RETRY``) and, with ``GDAL_
 stalled transfer becomes an error instead of a hang. A body cut short is an error GDAL does not
 retry and, worse, can leave a bad block in its ``/vsicurl/`` cache; so every retry after the first
 attempt reads with that cache disabled (``CPL_VSIL_CURL_NON_CACHED``).
+
+A tile reads many assets; one that cannot be read costs that asset, not the tile
+(:func:`read_leaving_out`): a local file or a missing one is left out at once, a remote one after
+retries with backoff, and the tile is read again without it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ log = logging.getLogger("tsmap")
 
 
 class ReadFailure(DataError):
-    """Imagery of a tile could not be read, even after retries (a picklable one-line summary)."""
+    """A tile's input (imagery, or its chunk of a store) could not be read, even after retries (a picklable one-line summary)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,52 @@ def with_retries(read, policy: RetryPolicy, *, what: str):
             log.info("read of %s failed (attempt %d/%d: %s); retrying in %.1f s", what, attempt, policy.attempts, short_error(exc), pause)
             time.sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def read_leaving_out(read, policy: RetryPolicy, *, what: str, lost) -> tuple[object, dict[str, str]]:
+    """``read(skip, attempt)`` under ``policy``, leaving out the assets that cannot be read; returns its
+    result and ``{href: error}`` of the assets left out.
+
+    ``skip`` is the frozenset of hrefs to leave out and ``attempt`` counts the reads of the tile, 1 at
+    first, one more per retry (not per asset left out). A read error that names its asset (an
+    :class:`~tsmap.reader.AssetError`) leaves that asset out at once when it is a local file or
+    missing (no retry can mend it), else once the tile's retries are spent; the tile has
+    ``policy.attempts - 1`` retries in all, with backoff, so a dead host costs one read per asset,
+    not ``attempts``. ``lost(skipped)`` returns a sentence when the tile can no longer be made
+    without those assets (e.g. a month lost all its acquisitions); the read then ends with a
+    :class:`ReadFailure`, as does a read error that names no asset once the retries are spent.
+    """
+    import rasterio
+
+    skipped: dict[str, str] = {}
+    retries = policy.attempts - 1
+    while True:  # ends: every pass reads, leaves out one more asset (of finitely many), or spends a retry
+        attempt = policy.attempts - retries
+        try:
+            with rasterio.Env(**policy.gdal_options(attempt)), GdalIOWatch():
+                return read(frozenset(skipped), attempt), skipped
+        except Exception as exc:
+            if not is_read_error(exc):
+                raise
+            asset, final = _asset_error(exc), retries == 0 or is_permanent(exc)
+            if asset is not None and asset.href not in skipped and final:
+                skipped[asset.href] = short_error(asset)
+                log.info("%s: leaving out %s (%s)", what, asset.href, skipped[asset.href])
+                if problem := lost(skipped):
+                    raise ReadFailure(f"{what}: {problem}") from exc
+                continue
+            if final:
+                raise ReadFailure(f"{what}: {short_error(exc)} (after {attempt} attempt{'s' if attempt > 1 else ''})") from exc
+            retries -= 1
+            pause = policy.wait(attempt)
+            log.info("read of %s failed (attempt %d: %s); retrying in %.1f s", what, attempt, short_error(exc), pause)
+            time.sleep(pause)
+
+
+def _asset_error(exc: BaseException):
+    from .reader import AssetError
+
+    return next((e for e in _chain(exc) if isinstance(e, AssetError)), None)
 
 
 class GdalIOWatch:
@@ -131,8 +181,15 @@ PERMANENT = re.compile(r"No such file or directory|HTTP response code: 404|\b404
 
 
 def is_permanent(exc: BaseException) -> bool:
-    """True when a read error says the file does not exist (no point in retrying)."""
-    return any(PERMANENT.search(str(e)) for e in _chain(exc))
+    """True when a read error says the file does not exist, or concerns a local file (no point in retrying)."""
+    asset = _asset_error(exc)
+    return (asset is not None and is_local(asset.href)) or any(PERMANENT.search(str(e)) for e in _chain(exc))
+
+
+def is_local(href: str) -> bool:
+    """True for a path or ``file://`` URL (a local file: a retry reads the same bytes)."""
+    scheme = href.split("://", 1)[0].lower() if "://" in href else ""
+    return scheme in ("", "file")
 
 
 def short_error(exc: BaseException) -> str:

@@ -2,10 +2,11 @@
 
 Tiles go to the executor a few at a time (memory stays bounded by the tiles in flight); each
 finished tile's layers are written to the parts store *before* the ledger says ``done``, so a
-crash at any moment loses at most the tiles then in flight. A tile whose imagery cannot be read
-even after retries is recorded as ``failed`` and the run goes on with the others; any other error
-stops the run at once. At the end, failed tiles either become ``missing`` (``allow_missing``:
-nodata there, and recorded) or stop the run with an error naming them.
+crash at any moment loses at most the tiles then in flight. Assets a tile had to leave out are
+recorded with it (``skipped``); more than ``max_skipped`` of them in the run stop it. A tile whose
+input cannot be read even after retries is recorded as ``failed`` and the run goes on with the
+others; any other error stops the run at once. At the end, failed tiles either become ``missing``
+(``allow_missing``: nodata there, and recorded) or stop the run with an error naming them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from .errors import DataError
 from .ledger import DONE, FAILED, MISSING, Ledger
 from .retry import ReadFailure
+from .space import is_disk_full
 from .store import RasterStore
 from .tiles import Tile
 
@@ -35,6 +37,7 @@ class RunSummary:
     pixels: int  #: pixels of the whole grid
     computed_pixels: int  #: pixels of the tiles computed in this run
     seconds: float
+    skipped: tuple = ()  #: assets left out (unreadable): dicts of item, band, error and tiles
 
     @property
     def px_per_s(self) -> float:
@@ -49,6 +52,7 @@ def run_tiles(
     executor,
     parts: RasterStore | None = None,
     allow_missing: bool = False,
+    max_skipped: int | None = None,
     progress: bool = True,
     label: str = "mapping",
 ) -> RunSummary:
@@ -68,6 +72,8 @@ def run_tiles(
                 tile = in_flight.pop(future)
                 if _settle(future, tile, ledger, parts, executor, in_flight):
                     bar.update(tile.pixels)  # failed tiles are not progress
+                if max_skipped is not None and ledger.skipped.get(tile.id):
+                    _check_skipped(ledger, max_skipped)
     failed = [t.id for t in tiles if ledger.status.get(t.id) == FAILED]
     if failed and not allow_missing:
         raise DataError(_failure_message(failed, len(tiles), ledger))
@@ -76,7 +82,7 @@ def run_tiles(
     missing = tuple(t.id for t in tiles if ledger.status.get(t.id) == MISSING)
     return RunSummary(
         len(tiles), len(todo), len(tiles) - len(todo), missing, sum(t.pixels for t in tiles),
-        sum(t.pixels for t in todo), time.perf_counter() - start,
+        sum(t.pixels for t in todo), time.perf_counter() - start, tuple(ledger.skipped_assets()),
     )
 
 
@@ -93,14 +99,27 @@ def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, execu
         ledger.record(tile.id, FAILED, error=str(exc))
         return False
     except BaseException as exc:
-        ledger.record(tile.id, FAILED, error=f"{type(exc).__name__}: {exc}"[:300])
         executor.cancel(list(in_flight))
+        if not (is_disk_full(exc) or isinstance(exc, KeyboardInterrupt)):  # no fault of the tile: the rerun computes it
+            ledger.record(tile.id, FAILED, error=f"{type(exc).__name__}: {exc}"[:300])
         raise
     if parts is not None:
         for name, layer in result.layers.items():
             parts.write(tile, name, layer)
-    ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=result.seconds)
+    skipped = {"skipped": [list(s) for s in result.skipped]} if result.skipped else {}
+    ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=result.seconds, **skipped)
     return True
+
+
+def _check_skipped(ledger: Ledger, max_skipped: int) -> None:
+    assets = ledger.skipped_assets()
+    if len(assets) > max_skipped:
+        names = ", ".join(f"{a['item']}/{a['band']}" for a in assets[:4]) + (f" and {len(assets) - 4} more" if len(assets) > 4 else "")
+        raise DataError(
+            f"{len(assets)} assets could not be read and were left out ({names}; first error: {assets[0]['error']}), "
+            f"more than --max-skipped {max_skipped}; finished tiles are kept: fix the catalog or raise --max-skipped, "
+            "then run the same command again"
+        )
 
 
 def _failure_message(failed: list[str], total: int, ledger: Ledger) -> str:

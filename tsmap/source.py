@@ -11,9 +11,9 @@ from . import __version__
 from .encoder_spec import EncoderSpec
 from .errors import InputError
 from .geo import Grid
-from .items import band_assets
+from .items import band_assets, check_href, prepare_item
 from .retry import RetryPolicy
-from .search import EARTH_SEARCH, Query, search
+from .search import EARTH_SEARCH, SOURCES, Query, search
 from .tasks import Imagery
 
 log = logging.getLogger("tsmap")
@@ -33,10 +33,12 @@ class Source:
 
 
 def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARCH, encoder: EncoderSpec, retry=None,
-                aoi=None) -> Source:
+                aoi=None, allow_local_assets: bool = False) -> Source:
     """Search the imagery for an AOI and year (or ``query``) and load the encoder (once, in this process).
 
     ``aoi`` (a :class:`tsmap.aoi.AOI`) limits the outputs to its polygons; its box is the default ``bbox``.
+    Asset hrefs of a remote catalog (a STAC API, a catalog URL) must be http(s) or object-store URLs;
+    local files are read only from a local catalog, or with ``allow_local_assets`` (:func:`check_hrefs`).
     """
     if query is None:
         bbox = bbox or (aoi.bbox if aoi is not None else None)
@@ -54,6 +56,7 @@ def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARC
     items = tuple(search(query, stac=stac))
     for item in items:
         band_assets(item)  # a missing band is an input problem: say so now, before any tile runs
+    check_hrefs(items, stac=stac, allow_local=allow_local_assets)
     log.info("found %d items; grid %s x %s px in EPSG:%d", len(items), *grid.shape, grid.epsg)
     prep = pixel_encoder.preprocessing
     hrefs = json.dumps([[it.id, sorted(a.href for a in it.assets.values())] for it in items])
@@ -71,3 +74,12 @@ def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARC
     }
     imagery = Imagery(items, grid, prep, retry or RetryPolicy(), aoi)
     return Source(items, grid, encoder, pixel_encoder.out_dim, imagery, provenance, (query.start.isoformat(), query.end.isoformat()))
+
+
+def check_hrefs(items, *, stac: str, allow_local: bool = False) -> None:
+    """Refuse hrefs the catalog ``stac`` may not give (:func:`tsmap.items.check_href`)."""
+    where = SOURCES.get(stac, stac)
+    local_catalog = "://" not in where or where.lower().startswith("file://")
+    for item in items:
+        for band, asset in prepare_item(item)["assets"].items():
+            check_href(asset["href"], item_id=item.id, band=band, catalog=stac, local_ok=local_catalog or allow_local)

@@ -1,7 +1,9 @@
 """Tiled raster stores in Zarr v3: the embedding cube (``emb.zarr``) and the per-tile map parts.
 
 A store is a Zarr group of arrays on one :class:`~tsmap.geo.Grid`, chunked by tile, so writing a
-tile replaces exactly one chunk file per array (Zarr writes chunk files atomically). The group
+tile replaces exactly one chunk file per array (Zarr writes chunk files atomically). Every tile
+written has its chunk files, nodata or not (``tsmap_every_chunk``), so a missing chunk is a hole, and
+:func:`read_tile` says so, naming the tile, instead of reading it as nodata. The group
 carries full georeferencing: ``x``/``y`` pixel-centre coordinates, a CF ``spatial_ref`` variable
 (``crs_wkt``, ``GeoTransform``) that xarray and rioxarray understand, and the grid in ``attrs``.
 
@@ -54,7 +56,8 @@ class RasterStore:
 
         path = os.fspath(path)
         group = zarr.open_group(path, mode="w", zarr_format=3)
-        group.attrs.update({**attrs, "tsmap_grid": {"epsg": grid.epsg, "bounds": list(grid.bounds), "resolution": grid.resolution, "tile": tile}})
+        grid_meta = {"epsg": grid.epsg, "bounds": list(grid.bounds), "resolution": grid.resolution, "tile": tile}
+        group.attrs.update({**attrs, "tsmap_grid": grid_meta, "tsmap_every_chunk": True})
         height, width = grid.shape
         codec = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
         for name, var in variables.items():
@@ -94,12 +97,28 @@ class RasterStore:
         return dict(self.group.attrs)
 
     def write(self, tile: Tile, name: str, data: np.ndarray) -> None:
-        """Write one tile of array ``name`` (leading axes first, then y, x)."""
-        arr = self.group[name]
+        """Write one tile of array ``name`` (leading axes first, then y, x); its chunk file is written even
+        when it holds only nodata."""
+        arr = self.group[name].with_config({"write_empty_chunks": True})
         arr[(Ellipsis, *tile.slices)] = np.asarray(data, dtype=arr.dtype)
 
     def read(self, tile: Tile, name: str) -> np.ndarray:
         return self.group[name][(Ellipsis, *tile.slices)]
+
+    def chunk_files(self, tile: Tile, names=None) -> list[str]:
+        """The chunk files that hold ``tile`` in each array of ``names`` (default: all variables)."""
+        out = []
+        for name in names or self.variables():
+            arr = self.group[name]
+            key = arr.metadata.encode_chunk_key((0,) * (arr.ndim - 2) + (tile.row, tile.col))
+            out.append(os.path.join(self.path, name, *key.split("/")))
+        return out
+
+    def holes(self, tile: Tile, names=None) -> list[str]:
+        """Chunk files of ``tile`` that should be there and are not (none in a store from before ``tsmap_every_chunk``)."""
+        if not self.group.attrs.get("tsmap_every_chunk") or tile.id in self.group.attrs.get("tsmap_missing_tiles", ()):
+            return []
+        return [f for f in self.chunk_files(tile, names) if not os.path.isfile(f)]
 
     def variables(self) -> list[str]:
         return sorted(k for k in self.group.array_keys() if k not in (X, Y, SPATIAL_REF))
@@ -191,6 +210,22 @@ def dequantise(arrays: dict[str, np.ndarray]) -> np.ndarray:
     if "scale" in arrays:
         return (emb.astype(np.float32) * arrays["scale"][None]).astype(np.float32)
     return emb.astype(np.float32)
+
+
+def read_tile(store: RasterStore, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings (embed, y, x) and valid-period counts (y, x) of one tile, checked: a chunk file that is
+    missing or cannot be decoded is a :class:`DataError` naming the tile and the file."""
+    names = [n for n in ("embedding", "scale", "valid_periods") if n in store.group.array_keys()]
+    holes = store.holes(tile, names)
+    if holes:
+        raise DataError(f"embedding store {store.path!r} has no chunk for tile {tile.id} ({os.path.relpath(holes[0], store.path)} "
+                        f"is missing); rebuild the store with `tsmap embed`, or pass --allow-missing to map nodata there")
+    try:
+        return read_embeddings(store, tile), store.read(tile, "valid_periods")
+    except Exception as exc:
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise DataError(f"embedding store {store.path!r} has a damaged chunk in tile {tile.id} ({text}); rebuild the store "
+                        "with `tsmap embed`, or pass --allow-missing to map nodata there") from exc
 
 
 def read_embeddings(store: RasterStore, tile: Tile) -> np.ndarray:

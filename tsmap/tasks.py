@@ -3,28 +3,39 @@
 A :class:`TileTask` is a small picklable object, shipped once to each worker; calling it on a
 :class:`~tsmap.tiles.Tile` returns that tile's map layers (and writes its embeddings to the
 embedding store when one is given). The encoder comes from its :class:`EncoderSpec`, loaded once
-per process. Reads are retried under the task's :class:`RetryPolicy`; a tile whose reads still
-fail raises, and the runner records it in the ledger.
+per process. Reads are retried under the task's :class:`RetryPolicy`; an asset that still cannot
+be read is left out of the tile and reported with its result (``skipped``), and a tile that cannot
+be made without it (a month lost all its acquisitions) raises, and the runner records it in the
+ledger. A tile's embeddings are the same bytes whatever the number of threads and workers
+(:func:`encode_tile`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from .bands import ALL_NAMES, SCL
 from .encoder_spec import EncoderSpec
+from .errors import DataError
 from .gdal_config import read_pool
 from .geo import BBox, Grid
 from .preprocess import Preprocessing
-from .retry import RetryPolicy, with_retries
-from .store import RasterStore, dequantise, quantise, read_embeddings, write_embeddings
+from .retry import ReadFailure, RetryPolicy, read_leaving_out
+from .store import RasterStore, dequantise, quantise, read_tile, write_embeddings
 from .tiles import Tile
 
 #: Largest dask chunk side used to read one tile: bounds a tile's imagery in memory at any moment.
 READ_CHUNK = 256
+#: Pixels per encoder call within a tile on the CPU: a fixed split, so that a tile's embeddings never
+#: depend on how many threads, tiles in flight or workers there are.
+ENCODE_PIECE = 4096
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class TileResult:
     layers: dict  #: layer name -> (y, x) array
     valid_pixels: int  #: pixels with at least one valid period
     seconds: dict  #: wall time per step: read (+ composite), encode, score
+    skipped: tuple = ()  #: assets left out because they could not be read: (item id, band, error)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,27 +70,31 @@ class TileTask:
     scorers: tuple = ()
 
     def __call__(self, tile: Tile) -> TileResult:
-        clock = {}
+        clock, skipped = {}, ()
         if self.imagery is not None:
-            emb32, valid = self._embed(tile, clock)
+            emb32, valid, skipped = self._embed(tile, clock)
             arrays = quantise(emb32, self.encoding)
             if self.embeddings:
                 write_embeddings(RasterStore.open(self.embeddings, mode="r+"), tile, arrays, valid)
             emb = dequantise(arrays)
         else:
             start = time.perf_counter()
-            store = RasterStore.open(self.embeddings)
-            emb, valid = read_embeddings(store, tile), store.read(tile, "valid_periods")
+            try:
+                emb, valid = read_tile(RasterStore.open(self.embeddings), tile)
+            except DataError as exc:  # a hole in the store: this tile fails, the others go on
+                raise ReadFailure(f"tile {tile.id}: {exc}") from None
             clock["read"] = time.perf_counter() - start
         layers, start = {}, time.perf_counter()
         with single_threaded_blas():
             for scorer in self.scorers:
                 layers.update(scorer(emb))
         clock["score"] = time.perf_counter() - start
-        return TileResult(tile, layers, int(np.count_nonzero(valid)), {k: round(v, 3) for k, v in clock.items()})
+        seconds = {k: round(v, 3) for k, v in clock.items()}
+        return TileResult(tile, layers, int(np.count_nonzero(valid)), seconds, skipped)
 
-    def _embed(self, tile: Tile, clock: dict) -> tuple[np.ndarray, np.ndarray]:
-        """float32 embeddings (embed, y, x), NaN without data, and the valid-period count (y, x)."""
+    def _embed(self, tile: Tile, clock: dict) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """float32 embeddings (embed, y, x), NaN without data, the valid-period count (y, x) and the
+        assets left out."""
         import dask
 
         from .composite import composite
@@ -90,28 +106,120 @@ class TileTask:
         items = [it for it in img.items if _overlaps(it.bbox, box)]
         inside = img.aoi.inside(tgrid) if img.aoi is not None else None
         if not items or (inside is not None and not inside.any()):
-            return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8)
+            return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8), ()
+        acquisitions = Acquisitions.of(items, img.preprocessing.composite.periods)
 
-        attempts = []
-
-        def read():  # each (time, band) asset by its own task, on the process's bounded read pool
-            attempts.append(1)
+        def read(skip: frozenset, attempt: int):  # each (time, band) asset by its own task, on the process's bounded read pool
             chunk = max(16, min(READ_CHUNK, max(tile.height, tile.width)))  # one read per asset and tile
             cube = load_cube(items, tgrid, chunk=chunk, harmonise=img.preprocessing.harmonise_offset, asset_tasks=True,
-                             gdal_options=img.retry.gdal_options(len(attempts)))
+                             gdal_options=img.retry.gdal_options(attempt), skip_assets=acquisitions.unusable(skip))
             comp = composite(cube, img.preprocessing.composite)
             # A retry reads in this thread, as before this pool existed: its cache bypass is known to mend bad blocks.
-            how = dict(scheduler="threads", pool=read_pool()) if len(attempts) == 1 else dict(scheduler="sync")
+            how = dict(scheduler="threads", pool=read_pool()) if attempt == 1 else dict(scheduler="sync")
             return dask.compute(comp["s2"].data, comp["valid_periods"].data, **how)
 
         start = time.perf_counter()
-        s2, valid = with_retries(read, img.retry, what=f"tile {tile.id}")
+        (s2, valid), left_out = read_leaving_out(read, img.retry, what=f"tile {tile.id}", lost=acquisitions.lost)
         clock["read"] = time.perf_counter() - start
         if inside is not None:  # outside the AOI polygons: no data, so the encoder skips those pixels
             s2, valid = np.where(inside, s2, np.float32(np.nan)), np.where(inside, valid, 0)
-        emb = encoder(np.ascontiguousarray(np.moveaxis(s2, (0, 1), (-2, -1))))  # (y, x, month, band) -> (y, x, E)
+        emb = encode_tile(encoder, np.ascontiguousarray(np.moveaxis(s2, (0, 1), (-2, -1))))  # (y, x, month, band) -> (y, x, E)
         clock["encode"] = time.perf_counter() - clock["read"] - start
-        return np.ascontiguousarray(np.moveaxis(emb, -1, 0)), valid.astype(np.uint8)
+        return np.ascontiguousarray(np.moveaxis(emb, -1, 0)), valid.astype(np.uint8), acquisitions.describe(left_out)
+
+
+@dataclass(frozen=True)
+class Acquisitions:
+    """A tile's items: their band assets and composite periods, to tell what leaving assets out costs."""
+
+    assets: dict  #: href -> (item id, band)
+    bands: dict  #: item id -> {band: href}
+    periods: dict  #: period name (e.g. "2023-06") -> item ids
+
+    @classmethod
+    def of(cls, items, periods: int) -> "Acquisitions":
+        from .items import prepare_item
+
+        bands = {it.id: {b: a["href"] for b, a in prepare_item(it)["assets"].items()} for it in items}
+        by_period: dict[str, list] = {}
+        for it in items:
+            by_period.setdefault(_period_name(it.datetime, periods), []).append(it.id)
+        assets = {href: (item, band) for item, hrefs in bands.items() for band, href in hrefs.items()}
+        return cls(assets, bands, by_period)
+
+    def unusable(self, skip) -> frozenset:
+        """``skip`` and every asset of an item whose SCL (its cloud mask) is in it: that item is not read at all."""
+        dead = {self.assets[h][0] for h in skip if self.assets[h][1] == SCL.name}
+        return frozenset(skip) | {h for item in dead for h in self.bands[item].values()}
+
+    def lost(self, skipped: dict) -> str | None:
+        """Why the tile cannot be made without the ``skipped`` assets (a period lost every acquisition of a band), or None."""
+        gone = self.unusable(skipped)
+        for name, ids in self.periods.items():
+            for band in ALL_NAMES:
+                if all(self.bands[i][band] in gone for i in ids):
+                    why = next(skipped[h] for i in ids for h in (self.bands[i][band], self.bands[i][SCL.name]) if h in skipped)
+                    return f"no readable acquisition of {name} is left for band {band} ({len(ids)} had it): {why}"
+        return None
+
+    def describe(self, skipped: dict) -> tuple:
+        return tuple(sorted((*self.assets[h], error) for h, error in skipped.items()))
+
+
+def _period_name(when, periods: int) -> str:
+    p = (when.month - 1) * periods // 12
+    return {12: f"{when:%Y-%m}", 4: f"{when.year} quarter {p + 1}", 1: f"{when.year}"}[periods]
+
+
+def encode_tile(encoder, pixels: np.ndarray) -> np.ndarray:
+    """Embeddings (y, x, E) of a tile's composites (y, x, month, band).
+
+    On the CPU the tile is cut into fixed pieces of :data:`ENCODE_PIECE` pixels, and each piece is
+    encoded by a single-threaded torch call on this process's encoder threads. A matmul's blocking and
+    a reduction's order change with torch's intra-op thread count, and with them the last bits of an
+    embedding; one thread per call and a split that depends only on the tile make a tile's result
+    the same bytes whether it runs alone (a resume), with one worker or with many, while a tile alone
+    still uses every core. On a GPU the whole tile goes to the device in one call.
+    """
+    if encoder.device.type != "cpu":
+        return encoder(pixels)
+    flat = pixels.reshape(-1, *pixels.shape[2:])
+    pieces = [flat[i : i + ENCODE_PIECE] for i in range(0, len(flat), ENCODE_PIECE)]
+    return np.concatenate(list(_encoder_threads().map(encoder, pieces))).reshape(*pixels.shape[:2], -1)
+
+
+_POOL: cf.ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _encoder_threads() -> cf.ThreadPoolExecutor:
+    """This process's encoder threads (one per core, or per thread of its Dask worker), each with one torch thread."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = cf.ThreadPoolExecutor(_cores(), thread_name_prefix="tsmap-encode", initializer=_one_torch_thread)
+        return _POOL
+
+
+def _one_torch_thread() -> None:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.get_num_threads()  # initialises this thread's OpenMP team size from torch's setting ...
+    threadpool_limits(1, user_api="openmp")  # ... then one thread, for this thread only
+    if torch.get_num_threads() != 1:  # a torch without OpenMP: the setting is process-wide
+        torch.set_num_threads(1)
+
+
+def _cores() -> int:
+    if "distributed" in sys.modules:  # in a Dask worker: its threads, not the machine's cores
+        from distributed import get_worker
+
+        try:
+            return max(1, int(get_worker().state.nthreads))
+        except ValueError:
+            pass
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _overlaps(item_bbox, box: BBox) -> bool:

@@ -4,25 +4,45 @@
 ``<out>.ledger.jsonl`` and, while the run is unfinished, ``<out>.parts.zarr`` (per-tile map layers)
 and ``<store>.partial`` (the embedding store being built). The same call again resumes them, and a
 run that already completed is not redone.
+
+Faults cost the least work possible: ``<out>.lock`` keeps a second run off the same output
+(:mod:`tsmap.lock`); a run resumes only when its inputs are the same, down to each asset's size and
+time or ETag (:mod:`tsmap.stamps`), and otherwise says what changed; it starts only when the disk
+has room for it, and a disk that fills up anyway, Ctrl-C or SIGTERM stop it with one line saying
+what was kept. The final files are staged in a hidden folder beside them and appear together, or
+not at all. Only folders and files that carry tsmap's marks are ever deleted.
 """
 
 from __future__ import annotations
 
-import glob
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import tempfile
+import uuid
 from dataclasses import dataclass
 
-from .ledger import FAILED, MISSING, Ledger
+from .errors import InputError, Interrupted
+from .ledger import DONE, FAILED, MISSING, Ledger
+from .lock import OutputLock
 from .runner import RunSummary, run_tiles
+from .space import check_free_space, disk_full, embedding_bytes, is_disk_full, run_bytes
+from .stamps import asset_stamps, changed_assets, changes, digest
 from .store import RasterStore, Variable, consolidate, embedding_variables
 from .tiles import Tile
 from .write import Product
 
 log = logging.getLogger("tsmap")
+
+#: File inside a delivery staging folder that marks it as tsmap's.
+STAGE_MARK = ".tsmap-stage"
+#: Names of the scratch files :func:`tsmap.write.write_cog_blocks` leaves when killed mid-write.
+COG_SCRATCH = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.(blocks|cog)\.tmp$")
 
 
 @dataclass(frozen=True)
@@ -47,15 +67,16 @@ class EmbeddingOutput:
         return f"{self.path}.partial"
 
     def create(self, grid, tile: int, attrs: dict) -> None:
-        RasterStore.create(self.partial, grid=grid, tile=tile, variables=embedding_variables(self.dim, self.encoding), attrs=attrs)
+        _create_store(self.partial, grid=grid, tile=tile, variables=embedding_variables(self.dim, self.encoding), attrs=attrs)
 
     def reopen(self, fingerprint: str) -> bool:
-        """Resume from ``partial``, or from a finished store of the same run that had missing tiles."""
-        if os.path.isdir(self.partial):
-            return True
+        """Resume from ``partial``, or from a finished store of the same run (redelivered, or with missing tiles)."""
+        partial = _work_store(self.partial)
+        if partial is not None:
+            return partial.attrs.get("tsmap_fingerprint") == fingerprint
         if os.path.isdir(self.path):
             attrs = RasterStore.open(self.path).attrs
-            if attrs.get("tsmap_fingerprint") == fingerprint and attrs.get("tsmap_missing_tiles"):
+            if attrs.get("tsmap_fingerprint") == fingerprint:
                 os.replace(self.path, self.partial)
                 return True
         return False
@@ -63,7 +84,7 @@ class EmbeddingOutput:
     def finalize(self, missing: tuple[str, ...]) -> None:
         store = RasterStore.open(self.partial, mode="r+")
         store.group.attrs.update({"complete": True, "tsmap_missing_tiles": list(missing)})
-        for stray in glob.glob(os.path.join(self.partial, "**", "*.partial"), recursive=True):
+        for stray in _files_under(self.partial, ".partial"):
             os.remove(stray)  # chunk writes cut short by a crash
         if os.path.exists(self.path):
             RasterStore.open(self.path)  # refuses to delete anything but a tsmap store
@@ -75,72 +96,259 @@ class EmbeddingOutput:
 def execute(
     task, tiles: list[Tile], *, grid, tile: int, ledger_path: str, provenance: dict,
     deliverables: Deliverables | None = None, embeddings: EmbeddingOutput | None = None,
-    period=(None, None), client=None, workers=None, allow_missing: bool = False, progress: bool = True,
-    label: str = "mapping",
+    period=(None, None), client=None, workers=None, allow_missing: bool = False, max_skipped: int | None = None,
+    progress: bool = True, label: str = "mapping",
 ) -> tuple[RunSummary, list[str]]:
     """Run ``task`` over the tiles not yet done and deliver; returns the summary and the files written."""
-    from .executor import make_executor
-
-    products = deliverables.products if deliverables else []
-    fingerprint = _fingerprint(provenance, grid, tile, products, embeddings)
-    done_before = _up_to_date(ledger_path, fingerprint, allow_missing)
-    if done_before is not None:
-        log.info("%s is up to date (same inputs, run complete); nothing to do", ledger_path)
-        return RunSummary(len(tiles), 0, len(tiles), tuple(done_before.tiles_with(MISSING)), sum(t.pixels for t in tiles), 0, 0.0), done_before.outputs
-    parts_path = ledger_path.removesuffix(".ledger.jsonl") + ".parts.zarr"
-    resumable = (not products or os.path.isdir(parts_path)) and (embeddings is None or embeddings.reopen(fingerprint))
-    ledger = Ledger.open(ledger_path, fingerprint=fingerprint, tiles=len(tiles), resume=resumable)
-    if ledger.resumed:
-        log.info("resuming: %d of %d tiles already done (ledger %s)", sum(ledger.done(t.id) for t in tiles), len(tiles), ledger_path)
-    parts = None
-    if products:
-        parts = RasterStore.open(parts_path, mode="r+") if ledger.resumed else RasterStore.create(
-            parts_path, grid=grid, tile=tile, variables=_layers(products), attrs={"tsmap_fingerprint": fingerprint})
-    if embeddings is not None and not ledger.resumed:
-        embeddings.create(grid, tile, {"tsmap_provenance": provenance, "tsmap_period": list(period),
-                                       "tsmap_fingerprint": fingerprint, "complete": False})
-    todo = sum(not ledger.done(t.id) for t in tiles)
-    executor = make_executor(client, workers=workers or max(1, min(os.cpu_count() or 1, todo)))
-    try:
-        summary = run_tiles(task, tiles, ledger=ledger, executor=executor, parts=parts,
-                            allow_missing=allow_missing, progress=progress, label=label)
-    except BaseException:
-        if not any(ledger.done(t.id) for t in tiles):  # nothing worth resuming: leave no work files behind
-            _remove(parts_path if products else None, embeddings.partial if embeddings else None,
-                    None if ledger.tiles_with(FAILED) else ledger_path)  # a ledger naming failed tiles stays
-        raise
-    written = _deliver(summary, parts, deliverables, embeddings, provenance, tile, period)
-    ledger.mark_complete(written, missing=list(summary.missing))
-    if parts is not None and not summary.missing:  # kept while tiles are missing: a later run can fill them
-        shutil.rmtree(parts_path)
-    return summary, written
+    out = ledger_path.removesuffix(".ledger.jsonl")
+    locks = [out] + ([embeddings.path] if embeddings is not None and embeddings.path != out else [])
+    with contextlib.ExitStack() as stack:
+        for path in sorted(locks):
+            stack.enter_context(OutputLock(path))
+        run = Run(task, tiles, grid, tile, ledger_path, provenance, deliverables, embeddings, period)
+        done_before = run.up_to_date(allow_missing)
+        if done_before is not None:
+            log.info("%s is up to date (same inputs, run complete); nothing to do", ledger_path)
+            summary = RunSummary(len(tiles), 0, len(tiles), tuple(done_before.tiles_with(MISSING)), sum(t.pixels for t in tiles),
+                                 0, 0.0, tuple(done_before.skipped_assets()))
+            return summary, done_before.outputs
+        return run.go(client=client, workers=workers, allow_missing=allow_missing, max_skipped=max_skipped, progress=progress,
+                      label=label)
 
 
-def _up_to_date(ledger_path: str, fingerprint: str, allow_missing: bool) -> Ledger | None:
-    """The ledger of a completed identical run whose files are all there, else None."""
-    old = Ledger.load(ledger_path)
-    if old is None or old.fingerprint != fingerprint or not old.complete:
+class Run:
+    """The state of one :func:`execute` call: what it is (fingerprint, inputs) and its work files."""
+
+    def __init__(self, task, tiles, grid, tile, ledger_path, provenance, deliverables, embeddings, period) -> None:
+        self.task, self.tiles, self.grid, self.tile = task, tiles, grid, tile
+        self.ledger_path, self.provenance, self.period = ledger_path, provenance, period
+        self.deliverables, self.embeddings = deliverables, embeddings
+        self.products = deliverables.products if deliverables else []
+        self.parts_path = ledger_path.removesuffix(".ledger.jsonl") + ".parts.zarr"
+        self.inputs = _inputs(task, provenance, grid, tile, self.products, embeddings)
+        self.fingerprint = hashlib.sha256(json.dumps(self.inputs["parts"], sort_keys=True).encode()).hexdigest()
+        self.old = Ledger.load(ledger_path)
+        self.ledger: Ledger | None = None
+        self.needed = 0
+
+    def same_inputs(self, old: Ledger | None) -> bool:
+        return (old is not None and old.fingerprint == self.fingerprint
+                and not changed_assets(old.inputs.get("stamps", {}), self.inputs["stamps"]))
+
+    def up_to_date(self, allow_missing: bool) -> Ledger | None:
+        """The ledger of a completed identical run whose files are all there, else None."""
+        old = self.old
+        if old is None or not old.complete:
+            return None
+        if not self.same_inputs(old):
+            log.info("%s was made from other inputs (%s changed); making it again", old.path, changes(old.inputs, self.inputs))
+            return None
+        if old.tiles_with(MISSING) and not allow_missing:
+            return None  # this time the holes must be filled
+        return old if all(os.path.exists(p) for p in old.outputs) else None
+
+    def go(self, *, client, workers, allow_missing, max_skipped, progress, label) -> tuple[RunSummary, list[str]]:
+        from .executor import make_executor
+
+        for path in ([self.parts_path] if self.products else []) + ([self.embeddings.partial] if self.embeddings else []):
+            _work_store(path)  # a folder of the user's there stops the run before anything is touched
+        same = self.same_inputs(self.old)
+        self._check_space([t for t in self.tiles if not (same and self.old.done(t.id))])
+        try:
+            parts = self._open_work(self._resumable())
+            todo = [t for t in self.tiles if not self.ledger.done(t.id)]
+            executor = make_executor(client, workers=workers or max(1, min(os.cpu_count() or 1, len(todo))))
+            summary = run_tiles(self.task, self.tiles, ledger=self.ledger, executor=executor, parts=parts,
+                                allow_missing=allow_missing, max_skipped=max_skipped, progress=progress, label=label)
+            written = self._deliver(summary, parts)
+        except BaseException as exc:
+            instead = self._failed(exc)
+            if instead is exc:
+                raise
+            raise instead from None
+        self.ledger.mark_complete(written, missing=list(summary.missing))
+        if parts is not None and not summary.missing:  # kept while tiles are missing: a later run can fill them
+            shutil.rmtree(self.parts_path)
+        return summary, written
+
+    def _resumable(self) -> bool:
+        old = self.old
+        if old is None or old.complete:
+            return old is not None and self.same_inputs(old) and self._stores_resumable()
+        if not self.same_inputs(old):
+            if old.tiles_with(DONE):
+                log.warning("not resuming the %d finished tiles in %s: %s changed since; computing every tile afresh",
+                            len(old.tiles_with(DONE)), old.path, changes(old.inputs, self.inputs))
+            return False
+        return self._stores_resumable()
+
+    def _stores_resumable(self) -> bool:
+        parts = _work_store(self.parts_path) if self.products else None
+        parts_ok = not self.products or (parts is not None and parts.attrs.get("tsmap_fingerprint") == self.fingerprint)
+        return parts_ok and (self.embeddings is None or self.embeddings.reopen(self.fingerprint))
+
+    def _check_space(self, todo: list[Tile]) -> None:
+        """Refuse to start without room for what is still to write (the dry-run estimate, an upper bound)."""
+        pixels, todo_px = sum(t.pixels for t in self.tiles), sum(t.pixels for t in todo)
+        layers = [p.dtype for p in self.products for _ in p.layers]
+        need = {_folder(self.ledger_path): run_bytes(pixels=pixels, todo_pixels=todo_px, layers=layers)}
+        if self.embeddings is not None:
+            folder = _folder(self.embeddings.path)
+            need[folder] = need.get(folder, 0) + todo_px * embedding_bytes(self.embeddings.dim, self.embeddings.encoding)
+        self.needed = sum(need.values())
+        for folder, needed in need.items():
+            check_free_space(folder, needed)
+
+    def _open_work(self, resume: bool) -> RasterStore | None:
+        """The ledger and the stores to write: resumed, or new (after checking that what they replace is tsmap's)."""
+        ledger = Ledger.open(self.ledger_path, fingerprint=self.fingerprint, tiles=len(self.tiles), resume=resume, inputs=self.inputs)
+        self.ledger = ledger
+        if ledger.resumed:
+            log.info("resuming: %d of %d tiles already done (ledger %s)", sum(ledger.done(t.id) for t in self.tiles), len(self.tiles), ledger.path)
+        parts = None
+        if self.products:
+            if ledger.resumed:
+                parts = RasterStore.open(self.parts_path, mode="r+")
+            else:
+                parts = _create_store(self.parts_path, grid=self.grid, tile=self.tile, variables=_layers(self.products),
+                                      attrs={"tsmap_fingerprint": self.fingerprint, "tsmap_work": "parts"})
+        if self.embeddings is not None and not ledger.resumed:
+            self.embeddings.create(self.grid, self.tile, {
+                "tsmap_provenance": self.provenance, "tsmap_period": list(self.period), "tsmap_fingerprint": self.fingerprint,
+                "tsmap_inputs": digest(self.inputs), "complete": False})
+        if ledger.resumed:
+            self._forget_lost_tiles(parts)
+        return parts
+
+    def _forget_lost_tiles(self, parts: RasterStore | None) -> None:
+        """Tiles the ledger calls done whose chunks are not in the work stores are computed again."""
+        stores = [s for s in (parts, RasterStore.open(self.embeddings.partial) if self.embeddings else None) if s is not None]
+        for tile in self.tiles:
+            holes = [h for s in stores for h in s.holes(tile)] if self.ledger.done(tile.id) else []
+            if holes:
+                log.warning("tile %s was done but %s is missing; computing it again", tile.id, holes[0])
+                self.ledger.record(tile.id, FAILED, error=f"work chunk {os.path.basename(holes[0])} missing")
+
+    def _deliver(self, summary: RunSummary, parts: RasterStore | None) -> list[str]:
+        """Finish the embedding store and write the COGs, the STAC item and the quicklook: staged, then all moved in."""
+        from .outputs import publish
+
+        if not self.products:
+            if self.embeddings is not None:
+                self.embeddings.finalize(summary.missing)
+                return [self.embeddings.path]
+            return []
+        main, folder = self.products[0], _folder(self.products[0].path)
+        tags = {**self.provenance, "tile_size": self.tile, "tiles": summary.tiles, "missing_tiles": json.dumps(list(summary.missing)),
+                "complete": "no: missing tiles are nodata" if summary.missing else "yes", "skipped_assets": json.dumps(list(summary.skipped))}
+        stage = tempfile.mkdtemp(prefix=f".{os.path.basename(main.path)}.deliver-", dir=folder)
+        try:
+            open(os.path.join(stage, STAGE_MARK), "w").close()
+            staged = [dataclasses.replace(p, path=os.path.join(stage, os.path.basename(p.path))) for p in self.products]
+            extra = None
+            if self.embeddings is not None:  # its href, relative to the staging folder, is the one relative to the final folder
+                href = os.path.join(stage, os.path.relpath(os.path.abspath(self.embeddings.path), folder))
+                extra = {"embeddings": {"href": href, "type": "application/vnd+zarr", "roles": ["data"]}}
+            files = publish(parts, staged, tags=tags, classes=self.deliverables.classes, quicklook=self.deliverables.quicklook,
+                            extra_assets=extra, period=self.period)
+            if self.embeddings is not None:
+                self.embeddings.finalize(summary.missing)
+            written = [os.path.join(os.path.dirname(main.path), os.path.basename(f)) for f in files]
+            for staged_file, final in zip(files, written):
+                os.replace(staged_file, final)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        _remove_scratch(folder, [os.path.basename(p.path) for p in self.products])
+        return written + ([self.embeddings.path] if self.embeddings is not None else [])
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """What to raise after ``exc`` stopped the run, once the work files are tidied up."""
+        ledger = self.ledger
+        done = sum(ledger.done(t.id) for t in self.tiles) if ledger else 0
+        if ledger is None or not done:  # nothing worth resuming: leave no work files behind
+            keep_ledger = ledger is not None and ledger.tiles_with(FAILED) and not is_disk_full(exc)  # it names the failed tiles
+            _remove(self.parts_path if self.products and ledger else None,
+                    self.embeddings.partial if self.embeddings and ledger else None,
+                    None if keep_ledger or ledger is None else self.ledger_path)
+        if done == len(self.tiles):
+            kept = f"all {done} tiles are done and kept: run the same command again to write the files"
+        elif done:
+            kept = f"{done} of {len(self.tiles)} tiles are done and kept (ledger {ledger.path}): run the same command again to resume"
+        else:
+            kept = "no tile had finished, so nothing was kept"
+        if is_disk_full(exc):
+            return disk_full(_folder(self.ledger_path), self.needed, exc, kept)
+        if isinstance(exc, KeyboardInterrupt):
+            return Interrupted(f"interrupted: {kept}")
+        return exc
+
+
+def _inputs(task, provenance: dict, grid, tile: int, products: list[Product], embeddings: EmbeddingOutput | None) -> dict:
+    """What the run is, part by part (digests), and the stamps of its assets' content."""
+    parts = {
+        **provenance,
+        "grid": [grid.epsg, list(grid.bounds), grid.resolution],
+        "tile size": tile,
+        "outputs (paths, layers, prompts, text model)": [[os.path.abspath(p.path), list(p.layers), p.dtype, p.tags] for p in products],
+        "embedding store": [os.path.abspath(embeddings.path), embeddings.encoding] if embeddings else None,
+    }
+    stamps = {}
+    if getattr(task, "imagery", None) is not None:
+        parts["encoder weights"] = getattr(task.encoder.load(), "__dask_tokenize__")()
+        stamps = asset_stamps(task.imagery.items, timeout=min(task.imagery.retry.timeout_s, 30))
+    elif getattr(task, "embeddings", None):
+        attrs = RasterStore.open(task.embeddings).attrs
+        parts["embedding store content"] = [attrs.get("tsmap_fingerprint"), attrs.get("tsmap_inputs"), attrs.get("tsmap_missing_tiles")]
+    return {"parts": {k: digest(v) for k, v in parts.items()}, "stamps": stamps}
+
+
+def _work_store(path: str) -> RasterStore | None:
+    """The tsmap store at ``path`` (None when there is none); a folder there that is not tsmap's is refused, never deleted."""
+    if not os.path.lexists(path):
         return None
-    if old.tiles_with(MISSING) and not allow_missing:
-        return None  # this time the holes must be filled
-    return old if all(os.path.exists(p) for p in old.outputs) else None
+    try:
+        store = RasterStore.open(path)
+    except Exception:
+        store = None
+    if store is None or "tsmap_fingerprint" not in store.attrs:
+        raise InputError(f"{path} exists and was not made by tsmap, which keeps its work there; move it away or choose "
+                         "another --out")
+    return store
 
 
-def _deliver(summary, parts, deliverables, embeddings, provenance, tile, period) -> list[str]:
-    """Finish the embedding store, then write the COGs, the STAC item and the quicklook."""
-    from .outputs import publish
+def _create_store(path: str, **kwargs) -> RasterStore:
+    """A new store at ``path``, built under a temporary name and moved in when complete (replacing tsmap's old one)."""
+    _work_store(path)  # refuses a folder that is not tsmap's
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        RasterStore.create(tmp, **kwargs)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+    return RasterStore.open(path, mode="r+")
 
-    written = []
-    if embeddings is not None:
-        embeddings.finalize(summary.missing)
-        written.append(embeddings.path)
-    if deliverables is None or not deliverables.products:
-        return written
-    tags = {**provenance, "tile_size": tile, "tiles": summary.tiles, "missing_tiles": json.dumps(list(summary.missing)),
-            "complete": "no: missing tiles are nodata" if summary.missing else "yes"}
-    extra = {"embeddings": {"href": embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}} if embeddings else None
-    return publish(parts, deliverables.products, tags=tags, classes=deliverables.classes, quicklook=deliverables.quicklook,
-                   extra_assets=extra, period=period) + written
+
+def _remove_scratch(folder: str, names: list[str]) -> None:
+    """Scratch files of COG writes and staging folders that earlier, killed runs left for these outputs."""
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        scratch = COG_SCRATCH.match(entry)
+        if scratch and scratch["name"] in names and os.path.isfile(path) and _is_tiff(path):
+            os.remove(path)
+        elif any(entry.startswith(f".{n}.deliver-") for n in names) and os.path.isfile(os.path.join(path, STAGE_MARK)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_tiff(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _files_under(folder: str, suffix: str) -> list[str]:
+    return [os.path.join(root, n) for root, _, names in os.walk(folder) for n in names if n.endswith(suffix)]
 
 
 def _remove(*paths) -> None:
@@ -151,16 +359,9 @@ def _remove(*paths) -> None:
             os.remove(path)
 
 
+def _folder(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
+
+
 def _layers(products: list[Product]) -> dict[str, Variable]:
     return {layer: Variable(p.dtype, p.nodata) for p in products for layer in p.layers}
-
-
-def _fingerprint(provenance: dict, grid, tile: int, products: list[Product], embeddings: EmbeddingOutput | None) -> str:
-    what = {
-        "provenance": provenance,
-        "grid": [grid.epsg, list(grid.bounds), grid.resolution],
-        "tile": tile,
-        "products": [[os.path.abspath(p.path), list(p.layers), p.dtype, p.tags] for p in products],
-        "embeddings": [os.path.abspath(embeddings.path), embeddings.encoding] if embeddings else None,
-    }
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
