@@ -15,11 +15,14 @@ CONFIG.json (optional, read once) shapes the link like an object store seen from
 connections), ``max_concurrency`` (requests served at once; the others wait their turn, as behind a
 per-client limit) and ``stall_s``. Every request is appended to LOG as
 ``METHOD PATH RANGE FAULT BYTES IN_FLIGHT`` (BYTES: body bytes sent; IN_FLIGHT: requests being served
-when it arrived), so tests and benchmarks count requests and bytes per file (:func:`counters`). The process exits by itself after ``lifetime_s``.
+when it arrived), so tests and benchmarks count requests and bytes per file (:func:`counters`).
+Files are served with an ETag and Last-Modified from their size and modification time, as static
+file servers and object stores do. The process exits by itself after ``lifetime_s``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import http.server
 import json
 import os
@@ -125,8 +128,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._log(ranged, fault, sent)
         self.link.pace(sent)
         self.send_response(status)
+        st = os.stat(path)
         self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", f'"{st.st_size:x}-{st.st_mtime_ns:x}"')
+        self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()

@@ -36,3 +36,29 @@ def test_completion_and_later_events(tmp_path):
     back.record("b", DONE)  # a later rerun fills the hole: the run is no longer complete until marked again
     assert not Ledger.load(path).complete and Ledger.load(path).errors == {}
     assert Ledger.load(tmp_path / "absent.jsonl") is None
+
+
+def test_a_resumed_ledger_ends_a_cut_line_before_the_next_event(tmp_path):
+    path = tmp_path / "l.jsonl"
+    Ledger.open(path, fingerprint="f", tiles=3).record("a", DONE)
+    with open(path, "a") as f:
+        f.write('{"status": "done", "tile": "b')  # kill -9 mid-write
+    again = Ledger.open(path, fingerprint="f", tiles=3)
+    again.record("c", DONE)
+    assert Ledger.load(path).tiles_with(DONE) == ["a", "c"]
+
+
+def test_skipped_assets_and_inputs_are_kept_per_tile(tmp_path):
+    path = tmp_path / "l.jsonl"
+    ledger = Ledger.open(path, fingerprint="f", tiles=3, inputs={"parts": {"grid": "1"}, "stamps": {"/a.tif": "3 bytes"}})
+    ledger.record("t1", DONE, skipped=[["item", "B04", "cannot read"]])
+    ledger.record("t2", DONE, skipped=[["item", "B04", "cannot read"], ["item", "SCL", "gone"]])
+    ledger.record("t3", FAILED, error="x")
+    back = Ledger.load(path)
+    assert back.inputs["stamps"] == {"/a.tif": "3 bytes"}
+    assert back.skipped_assets() == [
+        {"item": "item", "band": "B04", "error": "cannot read", "tiles": ["t1", "t2"]},
+        {"item": "item", "band": "SCL", "error": "gone", "tiles": ["t2"]},
+    ]
+    back.record("t2", DONE)  # recomputed without trouble: no longer skipped there
+    assert [a["tiles"] for a in Ledger.load(path).skipped_assets()] == [["t1"]]
