@@ -77,7 +77,7 @@ def plan(*, source, tile: int | None = None, workers: int | None = None, probe: 
     dates = sorted(it.datetime or _start(it) for it in source.items)
     months = Counter(f"{d:%Y-%m}" for d in dates)
     workers = int(workers or os.cpu_count() or 1)
-    threads = max(1, (os.cpu_count() or 1) // workers)  # torch threads per tile worker, as the local executor sets
+    threads = 1  # every encoder call of a tile runs on one torch thread (tsmap.tasks.encode_tile)
     return Plan(
         len(source.items), f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}", source.grid, size,
         len(tile_grid(source.grid, size)), encoder_px_per_s(source.encoder, threads=threads), tuple(sorted(months.items())),
