@@ -20,13 +20,15 @@ def publish(
     quicklook: bool = False,
     extra_assets: dict[str, dict] | None = None,
     period: tuple[str | None, str | None] = (None, None),
+    folder: str | None = None,
 ) -> list[str]:
     """Write every product COG, then ``<stem>_item.json`` (and ``<stem>_quicklook.png``); return the paths.
 
     Each COG gets ``tags`` (the run's provenance) plus its product's own tags; the STAC item all of
     them. A class map's legend (``product.legend``) becomes its colour table, GDAL categories
     (``<cog>.aux.xml``), STAC classes and the quicklook's legend. ``classes`` is accepted for
-    callers that name the values of the first product without a legend.
+    callers that name the values of the first product without a legend. ``folder``: where the files
+    will be moved to (and the item's relative hrefs point from), when they are staged elsewhere first.
     """
     from .quicklook import write_quicklook
     from .stac_item import write_stac_item
@@ -56,7 +58,8 @@ def publish(
         assets["quicklook"] = {"href": png, "type": "image/png", "roles": ["overview"], "title": "quicklook with legend"}
         written.append(png)
     assets.update(extra_assets or {})
-    written.append(write_stac_item(f"{stem}_item.json", grid=parts.grid, assets=assets, provenance=item_tags, start=period[0], end=period[1]))
+    written.append(write_stac_item(f"{stem}_item.json", grid=parts.grid, assets=assets, provenance=item_tags, start=period[0], end=period[1],
+                                   folder=folder))
     return written
 
 

@@ -32,10 +32,17 @@ def write_stac_item(
     provenance: dict,
     start: str | None = None,
     end: str | None = None,
+    folder: str | None = None,
 ) -> str:
-    """Write the item JSON at ``path``. ``assets`` maps a key to ``{"href": file, ...extra fields}``."""
+    """Write the item JSON at ``path``. ``assets`` maps a key to ``{"href": file, ...extra fields}``.
+
+    Relative hrefs are relative to ``folder`` (default: the item's own), the folder the item ends up
+    in when it is written elsewhere first; asset files given in ``path``'s folder count as being there.
+    """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    here = os.path.dirname(os.path.abspath(path))
+    folder = os.path.abspath(folder or here)
+    assets = {k: {**a, "href": _moved(a["href"], here, folder)} for k, a in assets.items()}
     w, s, e, n = grid.lonlat_bbox().as_tuple()
     typed = {k: typed_value(v) for k, v in sorted(provenance.items()) if k not in LINK_KEYS}
     item = {
@@ -66,6 +73,14 @@ def write_stac_item(
         f.write("\n")
     os.replace(tmp, path)
     return path
+
+
+def _moved(href: str, here: str, folder: str) -> str:
+    """A local file in ``here`` (the staging folder) as the file of that name in ``folder``."""
+    path = str(href)
+    if "://" in path or os.path.dirname(os.path.abspath(path)) != here:
+        return href
+    return os.path.join(folder, os.path.basename(path))
 
 
 def typed_value(value):

@@ -246,11 +246,10 @@ class Run:
             open(os.path.join(stage, STAGE_MARK), "w").close()
             staged = [dataclasses.replace(p, path=os.path.join(stage, os.path.basename(p.path))) for p in self.products]
             extra = None
-            if self.embeddings is not None:  # its href, relative to the staging folder, is the one relative to the final folder
-                href = os.path.join(stage, os.path.relpath(os.path.abspath(self.embeddings.path), folder))
-                extra = {"embeddings": {"href": href, "type": "application/vnd+zarr", "roles": ["data"]}}
+            if self.embeddings is not None:
+                extra = {"embeddings": {"href": self.embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}}
             files = publish(parts, staged, tags=tags, classes=self.deliverables.classes, quicklook=self.deliverables.quicklook,
-                            extra_assets=extra, period=self.period)
+                            extra_assets=extra, period=self.period, folder=folder)
             if self.embeddings is not None:
                 self.embeddings.finalize(summary.missing)
             written = [os.path.join(os.path.dirname(main.path), os.path.basename(f)) for f in files]
