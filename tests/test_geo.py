@@ -75,3 +75,44 @@ def test_grid_for_an_aoi_across_zones_uses_the_centre_zone():
     grid = Grid.from_bbox(BBox(5.9, 50.0, 6.3, 50.1))  # centre 6.1°E: zone 32
     assert grid.epsg == 32632
     assert Grid.from_bbox(BBox(5.9, 50.0, 6.3, 50.1), epsg=32631).epsg == 32631
+
+
+def test_boxes_across_the_antimeridian():
+    """W > E is a box across 180° (the GeoJSON/STAC rule): parts, centre, width, area and its grid."""
+    from rasterio.warp import transform_bounds
+
+    box = BBox.parse("179.5,-17.5,-179.5,-17.0")  # Fiji
+    assert box.crosses_antimeridian and box.width == pytest.approx(1.0)
+    assert [p.as_tuple() for p in box.parts()] == [(179.5, -17.5, 180.0, -17.0), (-180.0, -17.5, -179.5, -17.0)]
+    lon, lat = box.centre
+    assert abs(lon) == pytest.approx(180.0) and lat == pytest.approx(-17.25)
+    assert box.area_km2() == pytest.approx(sum(p.area_km2() for p in box.parts()))
+    assert box.area_km2() == pytest.approx(BBox(10.0, -17.5, 11.0, -17.0).area_km2())
+    grid = Grid.from_bbox(box)
+    assert grid.epsg in (32701, 32760)
+    w, _, e, _ = transform_bounds(f"EPSG:{grid.epsg}", "EPSG:4326", *grid.bounds)
+    assert w > e and w <= 179.5 and e >= -179.5  # one grid across 180°, snapped outwards
+    assert grid.shape[1] == pytest.approx(1.0 * 111_320 * 0.955 / 10, rel=0.03)  # ~106 km wide, not the globe
+    assert grid.lonlat_bbox().crosses_antimeridian
+
+
+@pytest.mark.parametrize("text", ["10,50,5,51", "1,50,-1,51"])
+def test_swapped_w_and_e_is_not_read_as_a_box_around_the_globe(text):
+    fragment = r"inverted: W > E means crossing the antimeridian \(180°\), but this box would span 35[58]°"
+    with pytest.raises(InputError, match=fragment):
+        BBox.parse(text)
+
+
+def test_lonlat_parts_and_intersection_of_stac_bboxes():
+    from tsmap.geo import intersects, lonlat_parts
+
+    three_d = [170.0, 50.0, -12.0, -170.0, 51.0, 3000.0]  # W, S, zmin, E, N, zmax, across 180°
+    assert lonlat_parts(three_d) == [(170.0, 50.0, 180.0, 51.0), (-180.0, 50.0, -170.0, 51.0)]
+    assert lonlat_parts([7.0, 50.0, 0.0, 8.0, 51.0, 0.0]) == [(7.0, 50.0, 8.0, 51.0)]
+    assert lonlat_parts([179.0, 50.0, 181.0, 51.0]) == [(179.0, 50.0, 180.0, 51.0), (-180.0, 50.0, -179.0, 51.0)]
+    crossing = [179.0, 50.0, -179.0, 51.0]
+    assert intersects(crossing, BBox(-179.5, 50.5, -179.2, 50.6))
+    assert intersects(crossing, BBox(179.2, 50.5, 179.5, 50.6))
+    assert not intersects(crossing, BBox(0.0, 50.5, 1.0, 50.6))
+    assert intersects([7.0, 50.0, -5.0, 8.0, 51.0, 90.0], (7.5, 50.5, 9.0, 52.0))
+    assert intersects(BBox(179.9, 50.5, -179.9, 50.6), BBox(179.95, 50.5, -179.95, 50.6))

@@ -9,11 +9,13 @@ from .errors import InputError
 
 #: Largest AOI accepted without ``force=True`` (km²).
 MAX_AOI_KM2 = 10_000.0
+#: Widest box (degrees of longitude) read as crossing the antimeridian when W > E; wider ones are swapped W and E.
+MAX_CROSSING_DEG = 180.0
 
 
 @dataclass(frozen=True)
 class BBox:
-    """A lon/lat box in degrees (WGS84): west, south, east, north."""
+    """A lon/lat box in degrees (WGS84): west, south, east, north; W > E crosses the antimeridian (180°)."""
 
     west: float
     south: float
@@ -32,9 +34,14 @@ class BBox:
             raise InputError(
                 f"bbox latitude out of range in {vals}; latitudes must lie in [-90, 90] (order is W,S,E,N)"
             )
-        if self.west >= self.east or self.south >= self.north:
+        if self.width == 0 or self.south >= self.north:
             raise InputError(
                 f"bbox {vals} is inverted or has zero area; the order is W,S,E,N with W < E and S < N"
+            )
+        if self.width > MAX_CROSSING_DEG:
+            raise InputError(
+                f"bbox {vals} is inverted: W > E means crossing the antimeridian (180°), but this box would span "
+                f"{self.width:g}° of longitude; the order is W,S,E,N, so swap W and E (or split a box this wide)"
             )
 
     @classmethod
@@ -50,8 +57,30 @@ class BBox:
         return cls(*nums)
 
     @property
+    def crosses_antimeridian(self) -> bool:
+        """True for W > E: the box runs east from W across 180° to E (the GeoJSON/STAC convention)."""
+        return self.west > self.east
+
+    @property
+    def width(self) -> float:
+        """Longitude span in degrees (across 180° when the box crosses it)."""
+        return (self.east - self.west) % 360 if self.crosses_antimeridian else self.east - self.west
+
+    @property
     def centre(self) -> tuple[float, float]:
-        return (self.west + self.east) / 2, (self.south + self.north) / 2
+        lon = self.west + self.width / 2
+        return (lon - 360 if lon > 180 else lon), (self.south + self.north) / 2
+
+    def parts(self) -> tuple["BBox", ...]:
+        """The box split at the antimeridian: itself, or its parts west and east of 180°."""
+        return tuple(BBox(*p) for p in lonlat_parts(self.as_tuple()))
+
+    def geometry(self) -> dict:
+        """The box as a GeoJSON geometry: a Polygon, or a MultiPolygon split at 180° (RFC 7946, 3.1.9)."""
+        rings = [[[[w, s], [e, s], [e, n], [w, n], [w, s]]] for w, s, e, n in lonlat_parts(self.as_tuple())]
+        if len(rings) == 1:
+            return {"type": "Polygon", "coordinates": rings[0]}
+        return {"type": "MultiPolygon", "coordinates": rings}
 
     def as_tuple(self) -> tuple[float, float, float, float]:
         return (self.west, self.south, self.east, self.north)
@@ -59,8 +88,33 @@ class BBox:
     def area_km2(self) -> float:
         """Approximate area on the sphere."""
         r = 6371.0088
-        dlon = math.radians(self.east - self.west)
+        dlon = math.radians(self.width)
         return r * r * dlon * abs(math.sin(math.radians(self.north)) - math.sin(math.radians(self.south)))
+
+
+def lonlat_parts(bbox) -> list[tuple[float, float, float, float]]:
+    """A STAC/GeoJSON bbox (4 numbers, or 6 with heights) as boxes with W < E: two when it crosses 180°."""
+    b = [float(v) for v in bbox]
+    if len(b) == 6:
+        b = [b[0], b[1], b[3], b[4]]
+    if len(b) != 4:
+        raise ValueError(f"a bbox has 4 or 6 numbers, got {len(b)}")
+    w, s, e, n = b
+    if w > e:  # crossing, as GeoJSON writes it
+        parts = [(w, s, 180.0, n), (-180.0, s, e, n)]
+    elif e > 180:  # crossing, written past 180° by some catalogs
+        parts = [(w, s, 180.0, n), (-180.0, s, e - 360, n)]
+    else:
+        parts = [(w, s, e, n)]
+    return [p for p in parts if p[0] < p[2]]
+
+
+def intersects(a, b) -> bool:
+    """Whether two lon/lat bboxes overlap (each a :class:`BBox` or 4/6 numbers; W > E crosses 180°)."""
+    a = a.as_tuple() if isinstance(a, BBox) else a
+    b = b.as_tuple() if isinstance(b, BBox) else b
+    return any(w1 < e2 and e1 > w2 and s1 < n2 and n1 > s2
+               for w1, s1, e1, n1 in lonlat_parts(a) for w2, s2, e2, n2 in lonlat_parts(b))
 
 
 def check_area(bbox: BBox, *, max_km2: float = MAX_AOI_KM2, force: bool = False) -> None:

@@ -43,7 +43,8 @@ def write_stac_item(
     here = os.path.dirname(os.path.abspath(path))
     folder = os.path.abspath(folder or here)
     assets = {k: {**a, "href": _moved(a["href"], here, folder)} for k, a in assets.items()}
-    w, s, e, n = grid.lonlat_bbox().as_tuple()
+    box = grid.lonlat_bbox()
+    w, s, e, n = box.as_tuple()
     typed = {k: typed_value(v) for k, v in sorted(provenance.items()) if k not in LINK_KEYS}
     item = {
         "type": "Feature",
@@ -51,7 +52,7 @@ def write_stac_item(
         "stac_extensions": _extensions(assets),
         "id": os.path.basename(path).removesuffix(".json").removesuffix("_item"),
         "bbox": [w, s, e, n],
-        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "geometry": box.geometry(),
         "properties": {
             "datetime": None,
             "start_datetime": start,
