@@ -76,3 +76,41 @@ def test_missing_band_names_the_item_and_the_fix():
     del f["assets"]["scl"]
     with pytest.raises(DataError, match=r"item 'S2B_20EPT_20250731_0_L2A' has no asset for band\(s\) SCL \(its assets: .*\); use a Sentinel-2 L2A"):
         prepare_item(f)
+
+
+def test_asset_hrefs_with_a_scheme_or_an_absolute_path_are_used_as_they_are():
+    """A mirror keeps the service's https self link: only relative hrefs are joined onto it."""
+    from tsmap.items import asset_href
+
+    item = pystac.Item.from_dict(_features(PC)[0])
+    assert item.get_self_href().startswith("https://planetarycomputer.microsoft.com/api/stac/v1/collections/")
+    for href, expected in [
+        ("/data/mirror/B02.tif", "/data/mirror/B02.tif"),
+        ("file:///data/mirror/B02.tif", "file:///data/mirror/B02.tif"),
+        ("s3://bucket/B02.tif", "s3://bucket/B02.tif"),
+        ("https://example.org/B02.tif", "https://example.org/B02.tif"),
+        ("../B02.tif", "https://planetarycomputer.microsoft.com/api/stac/v1/collections/sentinel-2-l2a/B02.tif"),
+    ]:
+        item.assets["B02"].href = href
+        assert asset_href(item, "B02") == expected and prepare_item(item)["assets"]["B02"]["href"] == expected
+
+
+def test_overpass_and_tile_of_real_items():
+    from tsmap.items import acquisition, mgrs_tile, relative_orbit
+
+    pc = _features(PC)
+    assert {acquisition(f) for f in pc} == {"GS2A_20190101T000001_018417"}  # 33 tiles, 3 UTM zones: one overpass
+    assert [mgrs_tile(f) for f in pc[:2]] == ["60VUK", "60VUJ"] and relative_orbit(pc[0]) == 116
+    es = _features(ES)
+    assert [mgrs_tile(f) for f in es] == ["20EPT", "24MUV", "24MVV", "24MWV", "24MXV", "24MUA", "13TDE"]  # grid:code
+    assert len({acquisition(f) for f in es}) == 3 and relative_orbit(es[1]) == 95  # from s2:product_uri
+    # the same datatake at another processing baseline is the same overpass
+    f = _features(PC)[0]
+    f["properties"]["s2:datatake_id"] = "GS2A_20190101T000001_018417_N05.00"
+    assert acquisition(f) == acquisition(pc[0])
+    # without a datatake: day, satellite and relative orbit (Earth Search v0 names the orbit only in the product id)
+    f = _features(ES)[1]
+    for key in ("s2:datatake_id", "s2:product_uri", "mgrs:utm_zone", "grid:code"):
+        f["properties"].pop(key)
+    f["properties"]["sentinel:product_id"] = "S2B_MSIL2A_20250731T130249_N0511_R095_T24MUV_20250731T132745"
+    assert acquisition(f) == "2025-07-31/sentinel-2b/R095" and mgrs_tile(f) == "24MUV"

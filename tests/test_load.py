@@ -164,3 +164,70 @@ def test_real_items_from_two_utm_zones_stack_into_one_grid(no_compute):
     cube = load_cube(hits, grid, chunk=512)
     assert grid.epsg == 32660 and cube.attrs["crs"].upper() == "EPSG:32660"
     assert cube.shape[1:] == (11, *grid.shape) and cube.sizes["time"] == 1  # one overpass, merged
+
+
+def _const(dn: float):
+    return lambda band, lon, lat: np.full(lon.shape, dn)
+
+
+def _overlap_pair(tmp_path, *, first_scl, first_dn=None, second_scl=lambda lon, lat: np.full(lon.shape, 4)):
+    """Two tiles of one overpass over the same place: 'a' (first in time) and 'b'."""
+    when = dt.datetime(2023, 6, 1, 10, 30, tzinfo=UTC)
+    bounds = lonlat_box_in(32632, (7.0, 50.0, 7.003, 50.002))
+    props = dict(when=when, epsg=32632, bounds=bounds)
+    a = make_item(tmp_path, item_id="a", scl=first_scl, dn=first_dn or _const(1200.0), **props)
+    b = make_item(tmp_path, item_id="b", scl=second_scl, dn=_const(1900.0), when=when + dt.timedelta(seconds=3),
+                  epsg=32632, bounds=bounds)
+    a.properties["s2:datatake_id"] = b.properties["s2:datatake_id"] = "GS2A_20230601T103021_041234_N05.09"
+    return a, b, Grid(32632, bounds)
+
+
+def test_merge_takes_a_clear_pixel_over_a_cloudy_one(tmp_path):
+    """The first tile is cloudy (SCL 9) in its west half where the second is clear: the clear one wins there."""
+    west = lambda lon, lat: np.where(lon < 7.0015, 9, 4)  # noqa: E731
+    a, b, grid = _overlap_pair(tmp_path, first_scl=west)
+    cube = load_cube([a, b], grid, masked=(9, 10, 11)).compute()
+    assert cube.sizes["time"] == 1 and list(cube.id.values) == ["a,b"]
+    red, scl = cube.sel(band="B04").values[0], cube.sel(band="SCL").values[0]
+    cloudy = load_cube([a], grid).compute().sel(band="SCL").values[0] == 9
+    assert cloudy.any() and (~cloudy).any()
+    np.testing.assert_array_equal(red, np.where(cloudy, 900, 200))  # b (1900 - 1000) under a's cloud, else a
+    np.testing.assert_array_equal(scl, 4)
+    # both cloudy: the first tile's pixel, as before
+    both = load_cube([a, b], grid, masked=(4, 9)).compute().sel(band="B04").values[0]
+    np.testing.assert_array_equal(both, 200)
+
+
+def test_merge_takes_a_pixel_with_all_bands_over_one_with_only_scl(tmp_path):
+    """At a swath edge a tile's 20 m SCL reaches pixels its 10 m bands do not: the neighbour's complete pixel wins."""
+    ten_m = ("B02", "B03", "B04", "B08")
+    edge = lambda band, lon, lat: np.where((lon < 7.001) & (band in ten_m), 0, 1200.0)  # noqa: E731
+    a, b, grid = _overlap_pair(tmp_path, first_scl=lambda lon, lat: np.full(lon.shape, 4), first_dn=edge)
+    cube = load_cube([a, b], grid).compute()
+    red, swir = cube.sel(band="B04").values[0], cube.sel(band="B11").values[0]
+    assert not np.isnan(cube.values).any()  # a naive merge left NaN in B02-B04, B08 there
+    gap = np.isclose(red, 900)
+    assert gap.any() and (~gap).any()
+    np.testing.assert_array_equal(swir[gap], 900)  # the whole pixel comes from one tile
+    np.testing.assert_array_equal(red[~gap], 200)
+    # with no other tile, the partial pixel is kept as it is
+    alone = load_cube([a], grid).compute().sel(band="B04").values[0]
+    assert np.isnan(alone[gap]).all() and (alone[~gap] == 200).all()
+
+
+def test_items_whose_footprint_misses_the_grid_are_left_out(tmp_path):
+    """A tile's lon/lat box can touch an item whose projected footprint misses it: stackstac drops the item."""
+    when = dt.datetime(2023, 6, 1, 10, 30, tzinfo=UTC)
+    here = lonlat_box_in(32632, (7.0, 50.0, 7.003, 50.002))
+    there = (here[0] + 2000, here[1], here[2] + 2000, here[3])
+    a = make_item(tmp_path, item_id="a", when=when, epsg=32632, bounds=there)
+    b = make_item(tmp_path, item_id="b", when=when, epsg=32632, bounds=here)
+    c = make_item(tmp_path, item_id="c", when=when, epsg=32632, bounds=here, dn=_const(1900.0))
+    cube = load_cube([a, b, c], Grid(32632, here)).compute()
+    assert list(cube.id.values) == ["b,c"] and (cube.sel(band="B04").values == 500).all()  # b: 1500 - 1000
+    empty = load_cube([a], Grid(32632, here))
+    assert empty.sizes["time"] == 0 and list(empty.band.values) == list(ALL_NAMES)
+    from tsmap.composite import composite
+
+    comp = composite(empty).compute()
+    assert np.isnan(comp["s2"].values).all() and (comp["valid_periods"].values == 0).all()

@@ -9,6 +9,8 @@ turned into the ``proj:epsg`` stackstac reads (stackstac#262).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from urllib.parse import urlsplit
 
 from .bands import ALL_BANDS, BOA_ADD_OFFSET_DN, REFLECTANCE_SCALE, SPECTRAL, declared_bands, resolve_assets
@@ -50,10 +52,67 @@ def prepare_item(item) -> dict:
     assets = {}
     for name, key in keys.items():
         asset = dict(d["assets"][key])
-        asset["href"] = unsigned(item.assets[key].get_absolute_href())
+        asset["href"] = unsigned(asset_href(item, key))
         assets[name] = _with_epsg(asset, props)
     d["assets"], d["properties"] = assets, props
     return d
+
+
+def asset_href(item, key: str) -> str:
+    """Where to read asset ``key`` of ``item``: the one place hrefs are resolved.
+
+    URLs with a scheme (``https://``, ``s3://``, ``file://``) and absolute local paths are used as they
+    are (a local mirror that rewrote hrefs but kept the service's https ``self`` link reads its own
+    files); only relative hrefs are joined onto the item's ``self`` link.
+    """
+    href = item.assets[key].href
+    if "://" in href or os.path.isabs(href):
+        return href
+    return item.assets[key].get_absolute_href() or href
+
+
+def acquisition(item) -> str:
+    """The overpass an item belongs to: tiles of one overpass (neighbours, or one place in two UTM zones) share it.
+
+    The datatake (without its processing-baseline suffix, so one overpass processed twice stays one),
+    else satellite, day and relative orbit (two orbits of a day stay apart).
+    """
+    item = as_item(item)
+    p = item.properties
+    datatake = p.get("s2:datatake_id")
+    if datatake:
+        return re.sub(r"_N\d{2}\.\d{2}$", "", str(datatake))
+    when = item.datetime or _start(item)
+    orbit = relative_orbit(item)
+    return f"{when:%Y-%m-%d}/{str(p.get('platform', '')).lower()}/R{'?' if orbit is None else f'{orbit:03d}'}"
+
+
+def relative_orbit(item) -> int | None:
+    """The relative orbit: ``sat:relative_orbit``, else the ``_R123_`` of the product name (Earth Search v0)."""
+    p = as_item(item).properties
+    if p.get("sat:relative_orbit") is not None:
+        return int(p["sat:relative_orbit"])
+    for name in (p.get("s2:product_uri"), p.get("sentinel:product_id"), as_item(item).id):
+        m = re.search(r"_R(\d{3})_", str(name or ""))
+        if m:
+            return int(m[1])
+    return None
+
+
+def mgrs_tile(item) -> str:
+    """The Sentinel-2 tile (MGRS square) of an item, e.g. ``59VPE``; ``?`` when its metadata do not say."""
+    item = as_item(item)
+    p = item.properties
+    if p.get("s2:mgrs_tile"):
+        return str(p["s2:mgrs_tile"])
+    if str(p.get("grid:code", "")).startswith("MGRS-"):
+        return str(p["grid:code"])[5:]
+    for prefix in ("mgrs:", "sentinel:"):
+        zone, band, square = (p.get(f"{prefix}{k}") for k in ("utm_zone", "latitude_band", "grid_square"))
+        if zone and band and square:
+            return f"{int(zone):02d}{band}{square}"
+    m = re.search(r"_T?(\d{2}[C-X][A-Z]{2})_", f"_{item.id}_")
+    return m[1] if m else "?"
 
 
 def item_epsg(item) -> int | None:
@@ -96,9 +155,13 @@ def _offset_from_properties(item) -> int:
             return BOA_ADD_OFFSET_DN if float(baseline) >= 4.0 else 0
         except ValueError:
             pass
-    when = item.datetime or dt.datetime.fromisoformat(str(item.properties.get("start_datetime")).replace("Z", "+00:00"))
+    when = item.datetime or _start(item)
     when = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
     return BOA_ADD_OFFSET_DN if when >= BASELINE_04_START else 0
+
+
+def _start(item) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(item.properties.get("start_datetime")).replace("Z", "+00:00"))
 
 
 def _with_epsg(meta: dict, fallback: dict) -> dict:

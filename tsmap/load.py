@@ -20,11 +20,12 @@ import numpy as np
 import xarray as xr
 
 from .bands import ALL_NAMES, BAND, SCL, TIME
+from .composite import RULE_MASKS
 from .errors import DataError, InputError
 from .gdal_config import gdal_env
 from .geo import Grid
 from .georef import with_crs
-from .items import as_item, dn_offsets, prepare_item
+from .items import acquisition, as_item, dn_offsets, prepare_item
 from .reader import AssetReader
 from .signing import Signer, needs_signing
 
@@ -39,6 +40,7 @@ def load_cube(
     chunk: int = DEFAULT_CHUNK,
     harmonise: bool = True,
     merge_same_day: bool = True,
+    masked: tuple[int, ...] = RULE_MASKS["clean"],
     signer: Signer | str | None = "auto",
     asset_tasks: bool = False,
     gdal_options: dict | None = None,
@@ -51,7 +53,13 @@ def load_cube(
     removed band by band, so every scene is in the pre-2022 convention the TimeSenCLIP model was
     trained on. With ``merge_same_day`` items of one overpass (same datatake, or same satellite, day
     and relative orbit: neighbouring tiles, e.g. on both sides of a UTM zone border) become one time
-    step; where their footprints overlap the first item's pixel is kept, so nothing counts twice.
+    step. Where their footprints overlap, each pixel comes from the first item (in time order) whose
+    SCL and ten bands are all valid there and whose SCL class is not in ``masked`` (pass the cloud
+    rule's classes, ``CompositeSpec.masked``): the tiles of one overpass should agree, and when their
+    cloud masks do not, a clear pixel beats a masked one. Failing that, the first item with all bands
+    valid, then the first with a valid SCL (a pixel missing some bands, as at swath edges, only when
+    no tile has it whole). Nothing counts twice. Items whose projected footprint misses ``grid`` are
+    left out; if none reaches it, the cube has no time steps.
     ``signer``: ``"auto"`` signs Planetary Computer hrefs at read time (re-signing when tokens
     expire), None never signs, or give a :class:`tsmap.signing.Signer`. With ``asset_tasks`` every
     (time, band) asset is read by its own dask task, so a threaded scheduler reads them concurrently
@@ -89,10 +97,13 @@ def load_cube(
     )
     cube.attrs.pop("spec", None)
     cube = cube.drop_vars([c for c in cube.coords if c not in (TIME, BAND, "x", "y", "id")])
-    if asset_tasks:
+    if cube.sizes[TIME] == 0:  # stackstac drops items whose footprint misses the grid: here, all of them
+        cube = _no_acquisitions(cube, grid, int(chunk))
+    elif asset_tasks:
         cube = cube.chunk({TIME: -1, BAND: -1})
-    if merge_same_day:
-        cube = _merge_same_day(cube, [_acquisition(it) for it in items])
+    if merge_same_day and cube.sizes[TIME]:
+        overpass = {it.id: acquisition(it) for it in items}
+        cube = _merge_same_day(cube, [overpass[i] for i in cube["id"].values], masked=tuple(masked))
     cube.name = "s2"
     return with_crs(cube, grid.epsg)
 
@@ -119,13 +130,8 @@ def _offsets_by_href(items, prepared: list[dict]) -> dict[str, int]:
     return out
 
 
-def _acquisition(item) -> str:
-    """One overpass: the datatake, else satellite, day and relative orbit (two orbits of a day stay apart)."""
-    p = item.properties
-    return p.get("s2:datatake_id") or f"{item.datetime:%Y-%m-%d}/{p.get('platform', '')}/{p.get('sat:relative_orbit', '')}"
-
-
-def _merge_same_day(cube: xr.DataArray, keys: list[str]) -> xr.DataArray:
+def _merge_same_day(cube: xr.DataArray, keys: list[str], *, masked: tuple[int, ...]) -> xr.DataArray:
+    """One time step per overpass; ``keys`` holds each time step's overpass (from the items that reached the cube)."""
     groups = list(dict.fromkeys(keys))
     if len(groups) == len(keys):
         return cube
@@ -134,16 +140,38 @@ def _merge_same_day(cube: xr.DataArray, keys: list[str]) -> xr.DataArray:
     ids = [",".join(str(i) for i in cube["id"].values[index == g]) for g in range(len(groups))]
     scl = list(cube[BAND].values).index(SCL.name)
     data = cube.data.map_blocks(
-        _first_valid, index=index, n=len(groups), scl=scl, chunks=((len(groups),),) + cube.data.chunks[1:], dtype=cube.dtype
+        _best_valid, index=index, n=len(groups), scl=scl, masked=masked,
+        chunks=((len(groups),),) + cube.data.chunks[1:], dtype=cube.dtype,
     )
     coords = {TIME: cube[TIME].values[first], "id": (TIME, ids), BAND: cube[BAND], "y": cube.y, "x": cube.x}
     return xr.DataArray(data, dims=cube.dims, coords=coords, attrs=cube.attrs)
 
 
-def _first_valid(block: np.ndarray, *, index: np.ndarray, n: int, scl: int) -> np.ndarray:
-    """(time, band, y, x) -> (n, band, y, x): per group, each pixel from the first item that has data there."""
+def _best_valid(block: np.ndarray, *, index: np.ndarray, n: int, scl: int, masked: tuple[int, ...]) -> np.ndarray:
+    """(time, band, y, x) -> (n, band, y, x): per group, each pixel from its best item there (see ``load_cube``).
+
+    Rank of an observation: 0 all valid and clear, 1 all valid but masked, 2 SCL valid but a band
+    missing, 3 no data; the lowest rank wins, the first item among equals.
+    """
     out = np.full((n,) + block.shape[1:], np.nan, dtype=block.dtype)
+    best = np.full((n,) + block.shape[2:], 3, dtype=np.int8)
     for t, g in enumerate(index):
-        take = np.isnan(out[g, scl]) & ~np.isnan(block[t, scl])
-        out[g][:, take] = block[t][:, take]
+        obs = block[t]
+        complete = ~np.isnan(obs).any(axis=0)
+        rank = np.where(complete, np.isin(obs[scl], masked).astype(np.int8), np.int8(2))
+        rank[np.isnan(obs[scl])] = 3
+        take = rank < best[g]
+        out[g][:, take] = obs[:, take]
+        best[g][take] = rank[take]
     return out
+
+
+def _no_acquisitions(cube: xr.DataArray, grid: Grid, chunk: int) -> xr.DataArray:
+    """The cube of a grid no item reaches: every band, no time steps."""
+    import dask.array as da
+
+    h, w = grid.shape
+    data = da.full((0, len(ALL_NAMES), h, w), np.nan, dtype=np.float32, chunks=(-1, -1, chunk, chunk))
+    coords = {TIME: np.array([], dtype="datetime64[ns]"), "id": (TIME, np.array([], dtype=object)),
+              BAND: list(ALL_NAMES), "y": cube.y, "x": cube.x}
+    return xr.DataArray(data, dims=(TIME, BAND, "y", "x"), coords=coords, attrs=cube.attrs)

@@ -25,7 +25,7 @@ from .bands import ALL_NAMES, SCL
 from .encoder_spec import EncoderSpec
 from .errors import DataError
 from .gdal_config import read_pool
-from .geo import BBox, Grid
+from .geo import Grid, intersects
 from .preprocess import Preprocessing
 from .retry import ReadFailure, RetryPolicy, read_leaving_out
 from .store import RasterStore, dequantise, quantise, read_tile, write_embeddings
@@ -102,18 +102,20 @@ class TileTask:
 
         encoder = self.encoder.load()
         img, tgrid = self.imagery, tile.grid(self.grid)
-        box = tgrid.lonlat_bbox()
-        items = [it for it in img.items if _overlaps(it.bbox, box)]
+        items = tile_items(img.items, tgrid)
         inside = img.aoi.inside(tgrid) if img.aoi is not None else None
         if not items or (inside is not None and not inside.any()):
             return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8), ()
         acquisitions = Acquisitions.of(items, img.preprocessing.composite.periods)
 
+        rule = img.preprocessing.composite
+
         def read(skip: frozenset, attempt: int):  # each (time, band) asset by its own task, on the process's bounded read pool
             chunk = max(16, min(READ_CHUNK, max(tile.height, tile.width)))  # one read per asset and tile
             cube = load_cube(items, tgrid, chunk=chunk, harmonise=img.preprocessing.harmonise_offset, asset_tasks=True,
-                             gdal_options=img.retry.gdal_options(attempt), skip_assets=acquisitions.unusable(skip))
-            comp = composite(cube, img.preprocessing.composite)
+                             gdal_options=img.retry.gdal_options(attempt), skip_assets=acquisitions.unusable(skip),
+                             masked=rule.masked)
+            comp = composite(cube, rule)
             # A retry reads in this thread, as before this pool existed: its cache bypass is known to mend bad blocks.
             how = dict(scheduler="threads", pool=read_pool()) if attempt == 1 else dict(scheduler="sync")
             return dask.compute(comp["s2"].data, comp["valid_periods"].data, **how)
@@ -222,11 +224,14 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _overlaps(item_bbox, box: BBox) -> bool:
-    if not item_bbox:
-        return True
-    w, s, e, n = item_bbox
-    return w < box.east and e > box.west and s < box.north and n > box.south
+def tile_items(items, grid: Grid) -> list:
+    """The items whose lon/lat bbox reaches ``grid`` (bboxes across 180° and with heights included).
+
+    Lon/lat boxes enclose more than the projected footprints, so some of these may still miss the
+    grid; :func:`tsmap.load.load_cube` leaves those out.
+    """
+    box = grid.lonlat_bbox()
+    return [it for it in items if not it.bbox or intersects(it.bbox, box)]
 
 
 class single_threaded_blas:
