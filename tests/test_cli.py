@@ -121,7 +121,8 @@ def _feature_collection(tmp_path, *, skip=(), remove=None):
         ("bad date", ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2023-02-30", "--end", "2023-06-01"], "start date '2023-02-30' is not a valid date"),
         ("both", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--start", "2023-01-01"], "give either --year, or both --start and --end"),
         ("no items", ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2024-01-01", "--end", "2024-03-31"],
-         "no Sentinel-2 items found for collection 'sentinel-2-l2a', 2024-01-01..2024-03-31, bbox (7.0, 50.0, 7.003, 50.002), cloud cover <= 100%"),
+         "no Sentinel-2 items found for collection 'sentinel-2-l2a', 'sentinel-2-c1-l2a', 'sentinel-s2-l2a-cogs', "
+         "2024-01-01..2024-03-31, bbox (7.0, 50.0, 7.003, 50.002), cloud cover <= 100%"),
         ("missing band", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "item 'one' has no asset for band(s) B8A"),
         ("unreadable", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "cannot read asset"),
         ("no catalog", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "does not exist; give the path of a catalog.json"),

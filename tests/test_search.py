@@ -21,7 +21,8 @@ def test_static_catalog_search_filters(demo_scene):
 
 def test_no_items_says_what_was_searched(demo_scene):
     far = BBox(20.0, 40.0, 20.1, 40.1)
-    with pytest.raises(DataError, match=r"no Sentinel-2 items found for collection 'sentinel-2-l2a', 2023-01-01"):
+    names = "'sentinel-2-l2a', 'sentinel-2-c1-l2a', 'sentinel-s2-l2a-cogs'"  # a static catalog: any L2A collection
+    with pytest.raises(DataError, match=rf"no Sentinel-2 items found for collection {names}, 2023-01-01"):
         search(Query.for_year(far, 2023), stac=demo_scene.catalog)
 
 
@@ -94,3 +95,54 @@ def test_catalog_folder_and_source_names(demo_scene, tmp_path):
         search(Query.for_year(box, 2023), stac=str(tmp_path))
     assert not is_static(SOURCES["planetary-computer"]) and is_static("https://example.org/catalog.json")
     assert is_static("relative/folder")
+
+
+def test_api_search_splits_an_aoi_across_180_and_uses_the_collections(monkeypatch):
+    """A STAC API is asked once per side of 180° (servers differ on W > E boxes), for the service's L2A collection."""
+    import json
+
+    import pystac
+    import pystac_client
+
+    from .conftest import shared_path
+
+    path = shared_path("data", "stac-items", "planetary_computer_sentinel-2-l2a_items.geojson")
+    features = json.loads(path.read_text())["features"]
+    calls = []
+
+    class Result:
+        def __init__(self, items):
+            self._items = items
+
+        def items(self):
+            return iter(self._items)
+
+    class Client:
+        def search(self, **kw):
+            calls.append(kw)
+            west = kw["bbox"][0] > 0
+            return Result([pystac.Item.from_dict(features[0 if west else 1]), pystac.Item.from_dict(features[2])])
+
+    monkeypatch.setattr(pystac_client.Client, "open", staticmethod(lambda url: Client()))
+    for f in features[:3]:  # an overpass at 180°: make their bboxes reach it
+        f["bbox"] = [179.5, 57.0, -179.5, 59.0]
+    box = BBox(179.9, 58.0, -179.9, 58.1)
+    found = search(Query.for_dates(box, "2019-01-01", "2019-01-01"), stac="planetary-computer")
+    assert [c["bbox"] for c in calls] == [(179.9, 58.0, 180.0, 58.1), (-180.0, 58.0, -179.9, 58.1)]
+    assert all(c["collections"] == ["sentinel-2-l2a"] for c in calls)
+    assert sorted(it.id for it in found) == sorted(f["id"] for f in features[:3])  # one of each, no duplicate
+    calls.clear()
+    both = Query.for_dates(box, "2019-01-01", "2019-01-01", collection="sentinel-2-c1-l2a, sentinel-2-l2a")
+    search(both, stac="earth-search")
+    assert calls[0]["collections"] == ["sentinel-2-c1-l2a", "sentinel-2-l2a"]
+
+
+def test_collection_names_are_checked():
+    box = BBox(7, 50, 7.1, 50.1)
+    assert Query.for_year(box, 2023).collection is None
+    assert Query.for_year(box, 2023, collection="a,b").collection == ("a", "b")
+    assert Query.for_year(box, 2023).for_stac("earth-search").collection == ("sentinel-2-l2a",)
+    static = Query.for_year(box, 2023).for_stac("catalog.json")
+    assert static.collection == ("sentinel-2-l2a", "sentinel-2-c1-l2a", "sentinel-s2-l2a-cogs")
+    with pytest.raises(InputError, match="names no collection"):
+        Query.for_year(box, 2023, collection=" , ")

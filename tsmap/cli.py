@@ -70,6 +70,9 @@ def _area_options(f):
                      help="Encoder weights: a tsmap .safetensors, the authors' .ckpt, or hf://OWNER/REPO/FILE. Random if omitted."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
                      help="Encoder precision; auto = bf16 where the CPU/GPU runs it natively."),
+        click.option("--collection", metavar="NAME[,NAME]", default=None,
+                     help="STAC collection(s) to search [default: sentinel-2-l2a at a STAC API; "
+                          "sentinel-2-l2a, sentinel-2-c1-l2a or sentinel-s2-l2a-cogs in a static catalog]."),
         click.option("--max-cloud", metavar="PERCENT", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%)."),
         click.option("--crs", metavar="EPSG|WKT|PROJ", default=None,
                      help="Output CRS: an EPSG code (32632, EPSG:32632) or a WKT/PROJ string with one [default: UTM zone of the AOI centre]."),
@@ -89,7 +92,8 @@ def _area_options(f):
                      help="Reads of a tile before an unreadable remote asset is left out (local files: no retry)."),
         click.option("--timeout", metavar="SECONDS", default=120.0, show_default=True, help="Seconds before a stalled HTTP read is abandoned (then retried)."),
         click.option("--dry-run", is_flag=True,
-                     help="Print scenes per month, pixels, tiles, bytes to read and write and an estimated time; compute nothing."),
+                     help="Print scenes per month, collection and overpass, pixels, tiles, bytes to read and write and an "
+                          "estimated time; compute nothing."),
     ]):
         f = opt(f)
     return f
@@ -122,9 +126,9 @@ def _source_kwargs(o: dict) -> dict:
     if (year is None) == (start is None and end is None) or (start is None) != (end is None):
         raise InputError("give either --year, or both --start and --end (YYYY-MM-DD)")
     if year is not None:
-        query = Query.for_year(box, year, max_cloud=o["max_cloud"])
+        query = Query.for_year(box, year, max_cloud=o["max_cloud"], collection=o["collection"])
     else:
-        query = Query.for_dates(box, start, end, max_cloud=o["max_cloud"])
+        query = Query.for_dates(box, start, end, max_cloud=o["max_cloud"], collection=o["collection"])
     return dict(
         query=query, grid=Grid.from_bbox(box, epsg=_epsg(o), resolution=o["resolution"]), aoi=aoi,
         stac=o["stac"] or EARTH_SEARCH, encoder=EncoderSpec(o["checkpoint"], device=o["device"], precision=o["precision"]),

@@ -9,11 +9,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from .encoder_spec import EncoderSpec
-from .geo import Grid
+from .geo import Grid, intersects
+from .items import acquisition, mgrs_tile, relative_orbit
 from .tiles import default_tile, tile_grid
 
 #: Pixels encoded to time the encoder (after a short warm-up).
 PROBE_PIXELS = 512
+
+
+@dataclass(frozen=True)
+class Overpass:
+    """The items of one overpass (merged into one time step) and what they cover."""
+
+    date: str
+    platform: str
+    orbit: int | None  #: relative orbit
+    collections: tuple[str, ...]
+    mgrs_tiles: tuple[str, ...]  #: Sentinel-2 tiles, one per item
+    run_tiles: int  #: tiles of this run whose area the overpass's items reach (lon/lat boxes)
+
+    def describe(self) -> str:
+        orbit = f" R{self.orbit:03d}" if self.orbit is not None else ""
+        n = len(self.mgrs_tiles)
+        return (f"{self.date} {self.platform}{orbit} [{', '.join(self.collections)}]: {n} item{'s' * (n != 1)}, "
+                f"tiles {' '.join(self.mgrs_tiles)}; reaches {self.run_tiles} run tile{'s' * (self.run_tiles != 1)}")
 
 
 @dataclass(frozen=True)
@@ -29,6 +48,8 @@ class Plan:
     read_bytes: int = 0  #: uncompressed bytes of the AOI's windows of every band of every scene
     read_px_per_s: float = 0.0  #: reading + compositing speed of one worker, timed on a probe window (0: not timed)
     workers: int = 1
+    collections: tuple[tuple[str, int], ...] = ()  #: (collection, number of items)
+    overpasses: tuple[Overpass, ...] = ()
 
     @property
     def pixels(self) -> int:
@@ -54,6 +75,9 @@ class Plan:
         return "\n".join([
             f"items:  {self.n_items} scenes, {self.first} .. {self.last}",
             f"months: {months}",
+            f"collections: {', '.join(f'{name} ({n} items)' for name, n in self.collections)}",
+            f"overpasses: {len(self.overpasses)} (the items of one overpass make one time step)",
+            *(f"  {o.describe()}" for o in self.overpasses),
             f"grid:   {w} x {h} px ({self.pixels:,} px, {self.km2:,.1f} km²) at {self.grid.resolution:g} m in EPSG:{self.grid.epsg}",
             f"reads:  {_size(self.read_bytes)} of band windows (uncompressed; COGs are read in compressed blocks)",
             f"tiles:  {self.tiles} of {self.tile} x {self.tile} px on {min(self.workers, self.tiles)} workers",
@@ -78,11 +102,31 @@ def plan(*, source, tile: int | None = None, workers: int | None = None, probe: 
     months = Counter(f"{d:%Y-%m}" for d in dates)
     workers = int(workers or os.cpu_count() or 1)
     threads = 1  # every encoder call of a tile runs on one torch thread (tsmap.tasks.encode_tile)
+    tiles = tile_grid(source.grid, size)
+    collections = Counter(str(it.collection_id) for it in source.items)
     return Plan(
         len(source.items), f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}", source.grid, size,
-        len(tile_grid(source.grid, size)), encoder_px_per_s(source.encoder, threads=threads), tuple(sorted(months.items())),
+        len(tiles), encoder_px_per_s(source.encoder, threads=threads), tuple(sorted(months.items())),
         read_bytes(source.items, source.grid), read_px_per_s(source) if probe else 0.0, workers,
+        tuple(sorted(collections.items())), overpasses(source.items, [t.lonlat_bbox(source.grid) for t in tiles]),
     )
+
+
+def overpasses(items, tile_boxes: list) -> tuple[Overpass, ...]:
+    """The items grouped by overpass (:func:`tsmap.items.acquisition`), in time order, with the run tiles they reach."""
+    groups: dict[str, list] = {}
+    for it in sorted(items, key=lambda it: it.datetime or _start(it)):
+        groups.setdefault(acquisition(it), []).append(it)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        reached = sum(any(not it.bbox or intersects(it.bbox, box) for it in members) for box in tile_boxes)
+        out.append(Overpass(
+            date=f"{first.datetime or _start(first):%Y-%m-%d}", platform=str(first.properties.get("platform", "?")),
+            orbit=relative_orbit(first), collections=tuple(dict.fromkeys(str(it.collection_id) for it in members)),
+            mgrs_tiles=tuple(sorted(mgrs_tile(it) for it in members)), run_tiles=reached,
+        ))
+    return tuple(out)
 
 
 #: Side of the window read to time reading and compositing.

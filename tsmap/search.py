@@ -2,18 +2,23 @@
 
 ``stac`` is a known source name (:data:`SOURCES`), any STAC API URL, or a static catalog: a
 ``catalog.json``/``collection.json``, a folder holding one, an item or an item collection
-(``.geojson``), on disk or at a URL. Filters: bbox, dates, ``eo:cloud_cover``.
+(``.geojson``), on disk or at a URL. Filters: collection, bbox, dates, ``eo:cloud_cover``.
+Boxes that cross the antimeridian (W > E, item bboxes included) are searched as their two parts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import warnings
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
 from .errors import DataError, InputError
-from .geo import BBox
+from .geo import BBox, intersects
+
+log = logging.getLogger("tsmap")
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
@@ -21,6 +26,11 @@ CDSE = "https://stac.dataspace.copernicus.eu/v1"
 #: Source names accepted for ``stac`` (reading CDSE assets needs S3 credentials, see the README).
 SOURCES = {"earth-search": EARTH_SEARCH, "planetary-computer": PLANETARY_COMPUTER, "cdse": CDSE}
 DEFAULT_COLLECTION = "sentinel-2-l2a"
+#: Sentinel-2 L2A collection names of the supported services: Earth Search v1, Planetary Computer and
+#: CDSE (``sentinel-2-l2a``), Earth Search v1's reprocessed Collection 1 (``sentinel-2-c1-l2a``) and
+#: Earth Search v0 (``sentinel-s2-l2a-cogs``). STAC APIs are searched for the first (every service
+#: has it); static catalogs take items of any of them.
+L2A_COLLECTIONS = (DEFAULT_COLLECTION, "sentinel-2-c1-l2a", "sentinel-s2-l2a-cogs")
 #: Launch of Sentinel-2A: no L2A data before it.
 FIRST_DATE = dt.date(2015, 6, 23)
 #: Longest search window: the model reads one year of calendar-month composites.
@@ -34,10 +44,12 @@ class Query:
     bbox: BBox
     start: dt.datetime
     end: dt.datetime
-    collection: str = DEFAULT_COLLECTION
+    #: collection name(s) (a tuple, or comma-separated); None: the default of the catalog (:func:`default_collections`)
+    collection: str | tuple[str, ...] | None = None
     max_cloud: float = 100.0  #: keep items with ``eo:cloud_cover`` at most this (percent)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "collection", _collection_names(self.collection))
         object.__setattr__(self, "start", _aware(self.start))
         object.__setattr__(self, "end", _aware(self.end))
         if self.end < self.start:
@@ -77,26 +89,37 @@ class Query:
             **kw,
         )
 
+    def for_stac(self, stac: str) -> "Query":
+        """This query with its collections filled in for ``stac`` when none were given."""
+        return self if self.collection else replace(self, collection=default_collections(stac))
+
     def describe(self) -> str:
+        names = ", ".join(repr(c) for c in self.collection) if self.collection else "default"
         return (
-            f"collection {self.collection!r}, {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}, "
+            f"collection {names}, {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}, "
             f"bbox {self.bbox.as_tuple()}, cloud cover <= {self.max_cloud:g}%"
         )
 
+    def in_collection(self, item) -> bool:
+        """Whether an item is of one of this query's collections (items that name none pass)."""
+        return item.collection_id is None or item.collection_id in (self.collection or L2A_COLLECTIONS)
+
     def matches(self, item) -> bool:
         """Whether a ``pystac.Item`` passes this query (for catalogs that cannot search)."""
-        if item.collection_id not in (None, self.collection):
-            return False
+        return self.in_collection(item) and self._matches_place_time_cloud(item)
+
+    def _matches_place_time_cloud(self, item) -> bool:
         if item.datetime is None or not self.start <= _aware(item.datetime) <= self.end:
             return False
         if item.properties.get("eo:cloud_cover", 0.0) > self.max_cloud:
             return False
-        if item.bbox is None:
-            return True
-        b = item.bbox
-        w, s, e, n = (b[0], b[1], b[3], b[4]) if len(b) == 6 else b
-        q = self.bbox
-        return w < q.east and e > q.west and s < q.north and n > q.south
+        return item.bbox is None or intersects(item.bbox, self.bbox)
+
+
+def default_collections(stac: str) -> tuple[str, ...]:
+    """Collections searched when none is given: ``sentinel-2-l2a`` at a STAC API, any of :data:`L2A_COLLECTIONS`
+    in a static catalog."""
+    return L2A_COLLECTIONS if is_static(SOURCES.get(stac, stac)) else (DEFAULT_COLLECTION,)
 
 
 def search(query: Query, *, stac: str = EARTH_SEARCH) -> list:
@@ -104,15 +127,34 @@ def search(query: Query, *, stac: str = EARTH_SEARCH) -> list:
 
     ``stac`` is a name from :data:`SOURCES`, a STAC API URL, or a static catalog / item collection.
     """
+    query = query.for_stac(stac)
     where = SOURCES.get(stac, stac)
-    items = _search_static(query, where) if is_static(where) else _search_api(query, where)
-    items = [it for it in items if query.matches(it)]  # APIs without the query extension ignore max_cloud
+    found = _search_static(query, where) if is_static(where) else _search_api(query, where)
+    items = [it for it in found if query.matches(it)]  # APIs without the query extension ignore max_cloud
+    skipped = _skipped_collections(query, found)
+    if skipped:
+        log.warning("%s", skipped)
     if not items:
         raise DataError(
-            f"no Sentinel-2 items found for {query.describe()} in {stac}; widen the dates, bbox or cloud limit "
-            "(and check the bbox order: W,S,E,N in lon/lat degrees)"
+            f"no Sentinel-2 items found for {query.describe()} in {stac}; "
+            + (skipped or "widen the dates, bbox or cloud limit (and check the bbox order: W,S,E,N in lon/lat degrees)")
         )
     return sorted(items, key=lambda it: it.datetime)
+
+
+def _skipped_collections(query: Query, found: list) -> str:
+    """What was left out for its collection alone (static catalogs may mix collections), as a sentence."""
+    other = Counter(
+        str(it.collection_id) for it in found if not query.in_collection(it) and query._matches_place_time_cloud(it)
+    )
+    if not other:
+        return ""
+    counts = ", ".join(f"{name}: {n}" for name, n in sorted(other.items()))
+    wanted = ", ".join(query.collection)
+    return (
+        f"skipped {sum(other.values())} item(s) of other collections ({counts}): only {wanted} are searched "
+        "as Sentinel-2 L2A; pass --collection NAME (Query(collection=...)) to use them"
+    )
 
 
 def is_static(stac: str) -> bool:
@@ -125,13 +167,16 @@ def _search_api(query: Query, url: str) -> list:
 
     try:
         client = pystac_client.Client.open(url)
+        found = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DoesNotConformTo(query): then filtered here instead
-            result = client.search(
-                collections=[query.collection], bbox=query.bbox.as_tuple(), datetime=(query.start, query.end),
-                **_cloud_filter(client, query.max_cloud),
-            )
-            return list(result.items())
+            for part in query.bbox.parts():  # an AOI across 180° is searched west and east of it
+                result = client.search(
+                    collections=list(query.collection), bbox=part.as_tuple(), datetime=(query.start, query.end),
+                    **_cloud_filter(client, query.max_cloud),
+                )
+                found.update({(it.collection_id, it.id): it for it in result.items()})
+        return list(found.values())
     except Exception as exc:  # network and API errors: one clear line
         text = " ".join(str(exc).split())[:200]
         raise DataError(
@@ -176,6 +221,16 @@ def _search_static(query: Query, path: str) -> list:
     if isinstance(obj, pystac.Item):
         return [obj]
     return list(obj.get_items(recursive=True))
+
+
+def _collection_names(value) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(dict.fromkeys(str(n).strip() for n in names if str(n).strip()))
+    if not names:
+        raise InputError(f"collection {value!r} names no collection; give e.g. {DEFAULT_COLLECTION} (or omit it)")
+    return names
 
 
 def _parse_date(value, which: str) -> dt.date:

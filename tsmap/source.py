@@ -53,6 +53,7 @@ def open_source(*, bbox=None, year=None, grid=None, query=None, stac=EARTH_SEARC
             "Pass --checkpoint (e.g. hf://pallavijainpj/TimeSenCLIP/TimeSenCLIP_1x1.ckpt) for real results",
             encoder.seed,
         )
+    query = query.for_stac(stac)  # the collections searched, for the provenance
     items = tuple(search(query, stac=stac))
     for item in items:
         band_assets(item)  # a missing band is an input problem: say so now, before any tile runs
