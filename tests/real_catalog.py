@@ -153,13 +153,9 @@ def _write_bands(f: dict, k: int, offset: int, item_dir: str, boxes, margin_m: f
             )
         for win in windows:
             for b in ALL_BANDS:
-                scale = b.resolution // 20 if b.resolution >= 20 else None
-                tf = files[b.name].transform
-                if scale is None:  # 10 m: twice the 20 m window
-                    bw = Window(win.col_off * 2, win.row_off * 2, win.width * 2, win.height * 2)
-                else:
-                    bw = win
-                wtf = rasterio.windows.transform(bw, tf)
+                f20 = 20 // b.resolution  # 10 m bands: the 20 m window at twice the size
+                bw = Window(win.col_off * f20, win.row_off * f20, win.width * f20, win.height * f20)
+                wtf = rasterio.windows.transform(bw, files[b.name].transform)
                 shape = (int(bw.height), int(bw.width))
                 inside = rasterize([(footprint, 1)], out_shape=shape, transform=wtf, all_touched=b.resolution >= 20,
                                    dtype="uint8").astype(bool)

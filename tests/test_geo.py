@@ -96,6 +96,12 @@ def test_boxes_across_the_antimeridian():
     assert grid.lonlat_bbox().crosses_antimeridian
 
 
+def test_the_whole_globe_and_a_grid_around_a_pole():
+    assert BBox(-180, -10, 180, 10).width == 360 and not BBox(-180, -10, 180, 10).crosses_antimeridian
+    pole = Grid(32661, (1_900_000.0, 1_900_000.0, 2_100_000.0, 2_100_000.0)).lonlat_bbox()  # UPS North
+    assert (pole.west, pole.east, pole.north) == (-180.0, 180.0, 90.0)
+
+
 @pytest.mark.parametrize("text", ["10,50,5,51", "1,50,-1,51"])
 def test_swapped_w_and_e_is_not_read_as_a_box_around_the_globe(text):
     fragment = r"inverted: W > E means crossing the antimeridian \(180°\), but this box would span 35[58]°"

@@ -38,7 +38,7 @@ class BBox:
             raise InputError(
                 f"bbox {vals} is inverted or has zero area; the order is W,S,E,N with W < E and S < N"
             )
-        if self.width > MAX_CROSSING_DEG:
+        if self.crosses_antimeridian and self.width > MAX_CROSSING_DEG:
             raise InputError(
                 f"bbox {vals} is inverted: W > E means crossing the antimeridian (180°), but this box would span "
                 f"{self.width:g}° of longitude; the order is W,S,E,N, so swap W and E (or split a box this wide)"
@@ -196,7 +196,10 @@ class Grid:
         """The lon/lat box enclosing this grid."""
         from rasterio.warp import transform_bounds
 
-        return BBox(*transform_bounds(f"EPSG:{self.epsg}", "EPSG:4326", *self.bounds, densify_pts=21))
+        w, s, e, n = transform_bounds(f"EPSG:{self.epsg}", "EPSG:4326", *self.bounds, densify_pts=21)
+        if w > e and (e - w) % 360 > MAX_CROSSING_DEG:  # around a pole: every longitude
+            w, e = -180.0, 180.0
+        return BBox(w, s, e, n)
 
 
 def epsg_of(crs: str | int) -> int:

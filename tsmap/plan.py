@@ -103,7 +103,7 @@ def plan(*, source, tile: int | None = None, workers: int | None = None, probe: 
     workers = int(workers or os.cpu_count() or 1)
     threads = 1  # every encoder call of a tile runs on one torch thread (tsmap.tasks.encode_tile)
     tiles = tile_grid(source.grid, size)
-    collections = Counter(str(it.collection_id) for it in source.items)
+    collections = Counter(_collection(it) for it in source.items)
     return Plan(
         len(source.items), f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}", source.grid, size,
         len(tiles), encoder_px_per_s(source.encoder, threads=threads), tuple(sorted(months.items())),
@@ -123,10 +123,14 @@ def overpasses(items, tile_boxes: list) -> tuple[Overpass, ...]:
         reached = sum(any(not it.bbox or intersects(it.bbox, box) for it in members) for box in tile_boxes)
         out.append(Overpass(
             date=f"{first.datetime or _start(first):%Y-%m-%d}", platform=str(first.properties.get("platform", "?")),
-            orbit=relative_orbit(first), collections=tuple(dict.fromkeys(str(it.collection_id) for it in members)),
+            orbit=relative_orbit(first), collections=tuple(dict.fromkeys(_collection(it) for it in members)),
             mgrs_tiles=tuple(sorted(mgrs_tile(it) for it in members)), run_tiles=reached,
         ))
     return tuple(out)
+
+
+def _collection(item) -> str:
+    return item.collection_id or "(no collection)"
 
 
 #: Side of the window read to time reading and compositing.
