@@ -135,7 +135,7 @@ def test_real_earth_search_and_planetary_computer_items_stack_lazily(no_compute)
         grid = Grid(epsg, (x0 + 10_000, y0 - 30_000, x0 + 15_120, y0 - 24_880))
         cube = load_cube([item], grid, chunk=256)
         assert cube.shape == (1, 11, 512, 512) and list(cube.band.values) == list(ALL_NAMES)
-        assert cube.attrs["crs"].upper() == f"EPSG:{epsg}"
+        assert cube.rio.crs.to_epsg() == epsg  # a CF spatial_ref since the cube carries its CRS
 
 
 def test_real_item_with_proj_code_only_stacks(no_compute):
@@ -162,7 +162,7 @@ def test_real_items_from_two_utm_zones_stack_into_one_grid(no_compute):
     assert {h.properties["proj:code"] for h in hits} == {"EPSG:32659", "EPSG:32660"}
     grid = Grid.from_bbox(aoi)
     cube = load_cube(hits, grid, chunk=512)
-    assert grid.epsg == 32660 and cube.attrs["crs"].upper() == "EPSG:32660"
+    assert grid.epsg == 32660 and cube.rio.crs.to_epsg() == 32660
     assert cube.shape[1:] == (11, *grid.shape) and cube.sizes["time"] == 1  # one overpass, merged
 
 
