@@ -177,3 +177,13 @@ def test_random_tower_warning_fires_also_when_embeddings_come_from_the_cache(tmp
     with caplog.at_level("WARNING", logger="tsmap"):
         encode_texts(["a lake"], pretrained="none", cache_dir=tmp_path)
     assert any("RANDOM weights" in r.getMessage() for r in caplog.records)
+
+
+def test_texts_are_encoded_in_batches_with_the_same_result(tmp_path, monkeypatch):
+    texts = [f"a field of crop number {i}" for i in range(7)]
+    whole = encode_texts(texts, pretrained="none", cache_dir=text.NO_CACHE)
+    sizes, original = [], text._encode
+    monkeypatch.setattr(text, "TEXT_BATCH", 3)
+    monkeypatch.setattr(text, "_encode", lambda batch, *a: sizes.append(len(batch)) or original(batch, *a))
+    batched = encode_texts(texts, pretrained="none", cache_dir=tmp_path)
+    assert sizes == [3, 3, 1] and np.allclose(batched, whole, atol=1e-6)

@@ -27,10 +27,9 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
-import yaml
-
 from .errors import InputError
 from .score import ENSEMBLING, UnknownRule
+from .userfiles import load_yaml, read_text
 
 #: Suffix of bundled scenicness sets (see :mod:`tsmap.scenic`); they are not class prompt sets.
 SCENIC_SUFFIX = ".scenic.yaml"
@@ -38,6 +37,10 @@ _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _TOP_KEYS = {"name", "description", "classes", "templates", "ensembling", "unknown"}
 _CLASS_KEYS = {"name", "code", "color", "prompts"}
 _UNKNOWN_KEYS = {"min_similarity", "min_probability", "negative"}
+#: Most texts one prompt set may encode (prompts plus templates x classes; 80 templates x 254 classes fit).
+MAX_PROMPT_TEXTS = 25_000
+#: Longest prompt, template or class name (characters); CLIP reads only the first 77 tokens anyway.
+MAX_PROMPT_CHARS = 1_000
 
 
 @dataclass(frozen=True)
@@ -136,17 +139,13 @@ def bundled() -> list[str]:
 def read_document(source: str | os.PathLike, *, kind: str, names: list[str], suffix: str = ".yaml") -> tuple[object, str]:
     """Parsed YAML of a file, or of a bundled file by name; returns ``(document, default name)``."""
     source = str(source)
-    if os.path.isfile(source):
-        with open(source, encoding="utf-8") as f:
-            text, name = f.read(), os.path.splitext(os.path.basename(source))[0]
+    if os.path.exists(source):
+        text, name = read_text(source, kind=f"{kind} file"), os.path.splitext(os.path.basename(source))[0]
     elif source in names:
         text, name = resources.files("tsmap.prompt_sets").joinpath(f"{source}{suffix}").read_text("utf-8"), source
     else:
         raise InputError(f"{kind} file {source!r} does not exist; give a YAML file or a bundled set ({', '.join(names)})")
-    try:
-        return yaml.safe_load(text), name
-    except yaml.YAMLError as exc:
-        raise InputError(f"{kind} {source!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+    return load_yaml(text, where=f"{kind} {source!r}"), name
 
 
 def load_prompts(source: str | os.PathLike) -> PromptSet:
@@ -170,6 +169,12 @@ def parse_prompts(doc, *, name: str = "prompts", where: str = "prompts") -> Prom
     _unique(codes, codes, where, "code", "codes")
     if len(classes) > 254:
         raise InputError(f"{where}: {len(classes)} classes; at most 254 fit the uint8 class map (254/255 are unknown/nodata)")
+    n_texts = sum(len(c.prompts) + len(templates) or 1 for c in classes)
+    if n_texts > MAX_PROMPT_TEXTS:
+        raise InputError(
+            f"{where}: {n_texts:,} texts to encode (prompts plus templates x classes); "
+            f"at most {MAX_PROMPT_TEXTS:,} per set, so use fewer templates or prompts"
+        )
     ensembling = doc.get("ensembling", "mean")
     if ensembling not in ENSEMBLING:
         raise InputError(f"{where}: 'ensembling' must be one of {', '.join(ENSEMBLING)}, got {ensembling!r}")
@@ -187,6 +192,7 @@ def _parse_class(entry, i: int, where: str) -> PromptClass:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), (str, int)) or not str(entry["name"]).strip():
         raise InputError(f"{where}: class #{i + 1} needs a non-empty 'name'")
     cname = str(entry["name"]).strip()
+    check_length(cname, f"{where}: class #{i + 1} name")
     _no_unknown_keys(entry, _CLASS_KEYS, f"{where}: class {cname!r}")
     prompts = _strings(entry.get("prompts", []), f"{where}: class {cname!r} prompts")
     if "prompts" in entry and not prompts:
@@ -239,4 +245,15 @@ def _unique(keys: list, labels: list, where: str, what: str, plural: str) -> Non
 def _strings(value, what: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise InputError(f"{what} must be a list of non-empty strings")
+    for v in value:
+        check_length(v, what)
     return tuple(v.strip() for v in value)
+
+
+def check_length(text: str, what: str) -> None:
+    """Refuse a prompt, template or name longer than :data:`MAX_PROMPT_CHARS`."""
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InputError(
+            f"{what}: a text of {len(text):,} characters ({text[:30]!r}...); "
+            f"at most {MAX_PROMPT_CHARS:,} characters per prompt (CLIP reads only the first 77 tokens)"
+        )

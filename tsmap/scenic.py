@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -27,14 +28,17 @@ import xarray as xr
 from .georef import keep_crs
 from .bands import EMBED
 from .errors import InputError
-from .prompts import SCENIC_SUFFIX, read_document
+from .prompts import SCENIC_SUFFIX, check_length, read_document
 from .score import LOGIT_SCALE, l2_normalise
 from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, encode_texts, model_id
+from .userfiles import read_text
 
 METHODS = ("early", "late")
 #: The minimum prompt counts per rater evaluated by Levering et al. and TimeSenCLIP.
 PAPER_MIN_PROMPTS = (2, 5, 8, 10)
 _CSV_COLUMNS = ("user_index", "values_in_order", "prompts_in_order")
+#: Most rated prompts in one set: scoring holds a (pixels x prompts) matrix per tile (256² x 1,000 float32 = 262 MB).
+MAX_SCENIC_PROMPTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,11 @@ class ScenicPrompts:
     def __post_init__(self) -> None:
         if not self.texts:
             raise InputError(f"scenic prompts {self.name!r} are empty; give at least one rated prompt")
+        if len(self.texts) > MAX_SCENIC_PROMPTS:
+            raise InputError(
+                f"scenic prompts {self.name!r}: {len(self.texts):,} prompts; at most {MAX_SCENIC_PROMPTS:,} per set "
+                "(each pixel is scored against every prompt)"
+            )
         if not len(self.texts) == len(self.values) == len(self.raters):
             raise InputError(f"scenic prompts {self.name!r}: {len(self.texts)} texts, {len(self.values)} values, {len(self.raters)} raters")
         for t, v in zip(self.texts, self.values):
@@ -89,22 +98,30 @@ def load_scenic(source: str | os.PathLike = "illustrative") -> ScenicPrompts:
 def read_rated_csv(path: str | os.PathLike) -> ScenicPrompts:
     """Read the Levering et al. rated-prompt CSV (one row per prompt: rater, rating, text)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"scenic prompts CSV {path!r} does not exist")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path}: missing column {missing[0]!r}; a rated-prompt CSV has columns {', '.join(_CSV_COLUMNS)}")
-        texts, values, raters = [], [], []
-        for line, row in enumerate(reader, start=2):
-            text, rater = (row["prompts_in_order"] or "").strip(), (row["user_index"] or "").strip()
-            if not text or not rater:
-                raise InputError(f"{path}: line {line} has an empty prompts_in_order or user_index")
-            texts.append(text)
-            values.append(_rating(row["values_in_order"], f"{path}: line {line} values_in_order"))
-            raters.append(rater)
+    content = read_text(path, kind="scenic prompts CSV")
+    try:
+        texts, values, raters = _rated_rows(csv.DictReader(io.StringIO(content, newline="")), path)
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc}); a rated-prompt CSV has columns "
+                         f"{', '.join(_CSV_COLUMNS)}") from None
     return ScenicPrompts(os.path.splitext(os.path.basename(path))[0], tuple(texts), tuple(values), tuple(raters))
+
+
+def _rated_rows(reader: csv.DictReader, path: str) -> tuple[list, list, list]:
+    missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path}: missing column {missing[0]!r}; a rated-prompt CSV has columns "
+                         f"{', '.join(_CSV_COLUMNS)}")
+    texts, values, raters = [], [], []
+    for line, row in enumerate(reader, start=2):
+        text, rater = (row["prompts_in_order"] or "").strip(), (row["user_index"] or "").strip()
+        if not text or not rater:
+            raise InputError(f"{path}: line {line} has an empty prompts_in_order or user_index")
+        check_length(text, f"{path}: line {line}")
+        texts.append(text)
+        values.append(_rating(row["values_in_order"], f"{path}: line {line} values_in_order"))
+        raters.append(rater)
+    return texts, values, raters
 
 
 def parse_scenic(doc, *, name: str = "scenic", where: str = "scenic") -> ScenicPrompts:
@@ -121,6 +138,7 @@ def parse_scenic(doc, *, name: str = "scenic", where: str = "scenic") -> ScenicP
         bad = sorted(set(entry) - {"text", "value", "rater"})
         if bad:
             raise InputError(f"{where}: prompt #{i} has unknown field {bad[0]!r}; allowed fields are rater, text, value")
+        check_length(entry["text"], f"{where}: prompt #{i}")
         texts.append(entry["text"].strip())
         values.append(_rating(entry.get("value"), f"{where}: prompt #{i} ({entry['text'].strip()!r}) 'value'"))
         raters.append(str(entry.get("rater", "1")))

@@ -29,6 +29,8 @@ log = logging.getLogger("tsmap")
 RANDOM = "none"
 #: Give ``cache_dir=NO_CACHE`` to bypass the disk cache.
 NO_CACHE = False
+#: Texts per forward pass of the text tower: memory stays bounded however many prompts a set has.
+TEXT_BATCH = 256
 
 
 def encode_texts(
@@ -49,9 +51,9 @@ def encode_texts(
     cache = None if cache_dir is NO_CACHE else _Cache(cache_dir, _cache_key(model, pretrained))
     found = {t: cache.get(t) for t in dict.fromkeys(texts)} if cache else {}
     missing = [t for t in dict.fromkeys(texts) if found.get(t) is None]
-    if missing:
-        new = _encode(missing, model, pretrained)
-        for t, e in zip(missing, new):
+    for start in range(0, len(missing), TEXT_BATCH):  # bounded memory, and the cache keeps each batch done
+        batch = missing[start : start + TEXT_BATCH]
+        for t, e in zip(batch, _encode(batch, model, pretrained)):
             found[t] = e
             if cache:
                 cache.put(t, e)
