@@ -1,7 +1,7 @@
 import pytest
 
 from tsmap.errors import InputError
-from tsmap.geo import BBox, Grid, utm_epsg
+from tsmap.geo import BBox, Grid, check_resolution, utm_epsg
 
 
 def test_parse_bbox():
@@ -122,3 +122,19 @@ def test_lonlat_parts_and_intersection_of_stac_bboxes():
     assert not intersects(crossing, BBox(0.0, 50.5, 1.0, 50.6))
     assert intersects([7.0, 50.0, -5.0, 8.0, 51.0, 90.0], (7.5, 50.5, 9.0, 52.0))
     assert intersects(BBox(179.9, 50.5, -179.9, 50.6), BBox(179.95, 50.5, -179.95, 50.6))
+
+
+def test_a_geographic_crs_needs_a_resolution_in_degrees():
+    box = BBox(7.0, 50.0, 7.003, 50.002)
+    for epsg in (4326, 4269):
+        with pytest.raises(InputError, match=f"EPSG:{epsg} is a geographic CRS .* give a resolution in degrees"):
+            Grid.from_bbox(box, epsg=epsg)
+    with pytest.raises(InputError, match="is in degrees"):
+        Grid.from_bbox(box, epsg=4326, resolution=10)
+    grid = Grid.from_bbox(box, epsg=4326, resolution=0.0001)
+    assert grid.shape == (20, 30) and grid.resolution == 0.0001
+    with pytest.raises(InputError, match="is in metres"):
+        Grid.from_bbox(box, epsg=32632, resolution=0.0001)
+    assert check_resolution(32632, None) == 10.0 and check_resolution(32632, 20) == 20.0
+    with pytest.raises(InputError, match="positive number"):
+        check_resolution(32632, float("nan"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -137,6 +138,48 @@ def utm_epsg(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
+#: Output pixel size in a projected CRS when none is given (m): Sentinel-2's finest bands.
+DEFAULT_RESOLUTION_M = 10.0
+
+
+def check_resolution(epsg: int, resolution: float | None) -> float:
+    """The pixel size to use on ``epsg``: validated against the CRS's units, 10 m by default when projected.
+
+    A geographic CRS counts in degrees, where "10" would be a 10-degree pixel: it needs an explicit
+    resolution in degrees below 1 (1e-4 degrees is about 11 m north-south); a projected CRS needs one of
+    at least 1 unit (a value below 1 m looks like degrees given by mistake).
+    """
+    geographic = _is_geographic(int(epsg))
+    if resolution is not None and (isinstance(resolution, bool) or not math.isfinite(resolution) or resolution <= 0):
+        raise InputError(f"resolution must be a positive number, got {resolution!r}")
+    if geographic and resolution is None:
+        raise InputError(
+            f"EPSG:{epsg} is a geographic CRS (degrees), so the 10 m default pixel does not apply; give a resolution "
+            "in degrees (e.g. 0.0001, about 11 m) or a projected CRS such as the UTM zone (omit --epsg)"
+        )
+    if geographic and resolution >= 1:
+        raise InputError(f"resolution {resolution:g} in geographic EPSG:{epsg} is in degrees "
+                         f"(about {resolution * 111:,.0f} km); give it in degrees, e.g. 0.0001 for about 11 m")
+    if not geographic and resolution is not None and resolution < 1:
+        raise InputError(f"resolution {resolution:g} in projected EPSG:{epsg} is in metres (or feet); "
+                         "give the pixel size in those units, e.g. 10")
+    return DEFAULT_RESOLUTION_M if resolution is None else float(resolution)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_geographic(epsg: int) -> bool:
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+
+    try:
+        with rasterio.Env():  # GDAL's messages go to logging, not as stray lines to stderr
+            return CRS.from_epsg(epsg).is_geographic
+    except (CRSError, ValueError, OverflowError):
+        raise InputError(f"EPSG:{epsg} is not a known CRS; give a projected EPSG code in metres (e.g. 32632) "
+                         "or omit --epsg") from None
+
+
 @dataclass(frozen=True)
 class Grid:
     """A north-up pixel grid: CRS, outer bounds (minx, miny, maxx, maxy) and pixel size."""
@@ -147,8 +190,8 @@ class Grid:
 
     def __post_init__(self) -> None:
         minx, miny, maxx, maxy = self.bounds
-        if self.resolution <= 0:
-            raise InputError(f"grid resolution must be positive, got {self.resolution}")
+        if not math.isfinite(self.resolution) or self.resolution <= 0:
+            raise InputError(f"grid resolution must be a positive number, got {self.resolution}")
         if maxx <= minx or maxy <= miny:
             raise InputError(f"grid bounds {self.bounds} are empty; give (minx, miny, maxx, maxy)")
 
@@ -165,16 +208,17 @@ class Grid:
         return Affine(self.resolution, 0.0, self.bounds[0], 0.0, -self.resolution, self.bounds[3])
 
     @classmethod
-    def from_bbox(cls, bbox: BBox, *, epsg: int | None = None, resolution: float = 10.0) -> "Grid":
-        """The grid covering ``bbox`` in ``epsg`` (default: UTM zone of the box centre), snapped outwards."""
-        from rasterio.errors import CRSError
+    def from_bbox(cls, bbox: BBox, *, epsg: int | None = None, resolution: float | None = None) -> "Grid":
+        """The grid covering ``bbox`` in ``epsg`` (default: UTM zone of the box centre), snapped outwards.
+
+        ``resolution`` is in the CRS's units: 10 (m) when omitted for a projected CRS; a geographic CRS
+        (degrees) needs it given (see :func:`check_resolution`).
+        """
         from rasterio.warp import transform_bounds
 
         epsg = epsg or utm_epsg(*bbox.centre)
-        try:
-            minx, miny, maxx, maxy = transform_bounds("EPSG:4326", f"EPSG:{epsg}", *bbox.as_tuple(), densify_pts=21)
-        except CRSError:
-            raise InputError(f"EPSG:{epsg} is not a known CRS; give a projected EPSG code in metres (e.g. 32632) or omit --epsg") from None
+        resolution = check_resolution(epsg, resolution)
+        minx, miny, maxx, maxy = transform_bounds("EPSG:4326", f"EPSG:{epsg}", *bbox.as_tuple(), densify_pts=21)
         if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
             raise InputError(f"bbox {bbox.as_tuple()} cannot be projected to EPSG:{epsg}; choose a CRS that covers the AOI")
         r = resolution
