@@ -23,6 +23,9 @@ tiles), one setting changed at a time against tsmap's choice (9.2 requests per 1
 * ``GDAL_HTTP_MULTIPLEX=YES`` with ``GDAL_HTTP_VERSION=2``: HTTP/2 streams share one connection where the
   server speaks HTTP/2 over TLS (object stores, CDNs); the loopback server speaks HTTP/1.1, so unmeasured.
 * ``GDAL_CACHEMAX``: decoded blocks; bounded (:data:`GDAL_CACHE_MB`) so memory does not grow with the AOI.
+* ``GTIFF_IGNORE_READ_ERRORS=NO``: a block GDAL cannot decode is a read error, never a zero-filled block
+  (``YES`` in the user's environment would make it one); what decodes silently is checked by
+  :mod:`tsmap.plausibility`.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ def gdal_env(n_assets: int, extra: dict | None = None):
             "GDAL_HTTP_VERSION": "2",
             "GDAL_INGESTED_BYTES_AT_OPEN": str(HEADER_BYTES),
             "CPL_VSIL_CURL_CACHE_SIZE": str(vsicurl_cache_bytes(n_assets)),
+            "GTIFF_IGNORE_READ_ERRORS": "NO",
             **(extra or {}),
         },
         open={"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"},

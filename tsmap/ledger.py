@@ -33,6 +33,7 @@ class Ledger:
     resumed: bool = False  #: True when an earlier ledger of the same run was found
     inputs: dict = field(default_factory=dict)  #: the header's per-part digests and asset stamps
     skipped: dict[str, list] = field(default_factory=dict)  #: tile id -> assets left out ([item, band, error])
+    implausible: dict[str, int] = field(default_factory=dict)  #: tile id -> observations left out as impossible
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, fingerprint: str, tiles: int, resume: bool = True, inputs: dict | None = None) -> "Ledger":
@@ -68,16 +69,27 @@ class Ledger:
 
     def record(self, tile_id: str, status: str, **info) -> None:
         """Append one tile event (call only after the tile's data is safely on disk)."""
-        self.status[tile_id] = status
-        self.complete = False
-        self.skipped.pop(tile_id, None)
-        if status == DONE:
-            self.errors.pop(tile_id, None)
-            if info.get("skipped"):
-                self.skipped[tile_id] = list(info["skipped"])
-        elif "error" in info:
-            self.errors[tile_id] = str(info["error"])
+        self._apply({"tile": tile_id, "status": status, **info})
         self._append({"tile": tile_id, "status": status, **info})
+
+    def _apply(self, ev: dict) -> None:
+        """Update the state for one tile event (as recorded now, or read back)."""
+        tile, status = ev["tile"], ev["status"]
+        self.status[tile], self.complete = status, False
+        self.skipped.pop(tile, None)
+        self.implausible.pop(tile, None)
+        if status == DONE:
+            self.errors.pop(tile, None)
+            if ev.get("skipped"):
+                self.skipped[tile] = list(ev["skipped"])
+            if ev.get("implausible"):
+                self.implausible[tile] = int(ev["implausible"])
+        elif "error" in ev:
+            self.errors[tile] = str(ev["error"])
+
+    def implausible_tiles(self) -> tuple[tuple[str, int], ...]:
+        """(tile, count) of the done tiles that had impossible observations left out, by tile."""
+        return tuple((t, n) for t, n in sorted(self.implausible.items()) if self.status.get(t) == DONE)
 
     def skipped_assets(self) -> list[dict]:
         """Every asset left out by a done tile: item, band, the first error and the tiles concerned."""
@@ -119,15 +131,7 @@ class Ledger:
             if ev.get("kind") == "complete":
                 ledger.complete, ledger.outputs = True, list(ev.get("outputs", []))
             elif "tile" in ev:
-                ledger.complete = False
-                ledger.status[ev["tile"]] = ev["status"]
-                ledger.skipped.pop(ev["tile"], None)
-                if ev["status"] == DONE:
-                    ledger.errors.pop(ev["tile"], None)
-                    if ev.get("skipped"):
-                        ledger.skipped[ev["tile"]] = ev["skipped"]
-                elif "error" in ev:
-                    ledger.errors[ev["tile"]] = ev["error"]
+                ledger._apply(ev)
         return ledger
 
 

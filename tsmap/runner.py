@@ -38,6 +38,7 @@ class RunSummary:
     computed_pixels: int  #: pixels of the tiles computed in this run
     seconds: float
     skipped: tuple = ()  #: assets left out (unreadable): dicts of item, band, error and tiles
+    implausible: tuple[tuple[str, int], ...] = ()  #: (tile, observations left out for impossible values), when any
 
     @property
     def px_per_s(self) -> float:
@@ -82,7 +83,7 @@ def run_tiles(
     missing = tuple(t.id for t in tiles if ledger.status.get(t.id) == MISSING)
     return RunSummary(
         len(tiles), len(todo), len(tiles) - len(todo), missing, sum(t.pixels for t in tiles),
-        sum(t.pixels for t in todo), time.perf_counter() - start, tuple(ledger.skipped_assets()),
+        sum(t.pixels for t in todo), time.perf_counter() - start, tuple(ledger.skipped_assets()), ledger.implausible_tiles(),
     )
 
 
@@ -106,8 +107,12 @@ def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, execu
     if parts is not None:
         for name, layer in result.layers.items():
             parts.write(tile, name, layer)
-    skipped = {"skipped": [list(s) for s in result.skipped]} if result.skipped else {}
-    ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=result.seconds, **skipped)
+    info = {"skipped": [list(s) for s in result.skipped]} if result.skipped else {}
+    if result.implausible:
+        info.update(implausible=result.implausible, implausible_items=list(result.implausible_items))
+        log.warning("tile %s: %d observations held impossible values (corrupt imagery?), most in %s; left out",
+                    tile.id, result.implausible, ", ".join(result.implausible_items))
+    ledger.record(tile.id, DONE, valid_pixels=result.valid_pixels, seconds=result.seconds, **info)
     return True
 
 

@@ -26,6 +26,7 @@ from .encoder_spec import EncoderSpec
 from .errors import DataError
 from .gdal_config import read_pool
 from .geo import Grid, intersects
+from .plausibility import check_tile, screen
 from .preprocess import Preprocessing
 from .retry import ReadFailure, RetryPolicy, read_leaving_out
 from .store import RasterStore, dequantise, quantise, read_tile, write_embeddings
@@ -56,6 +57,8 @@ class TileResult:
     valid_pixels: int  #: pixels with at least one valid period
     seconds: dict  #: wall time per step: read (+ composite), encode, score
     skipped: tuple = ()  #: assets left out because they could not be read: (item id, band, error)
+    implausible: int = 0  #: observations left out for impossible values (see :mod:`tsmap.plausibility`)
+    implausible_items: tuple[str, ...] = ()  #: the items holding most of them
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,9 +73,9 @@ class TileTask:
     scorers: tuple = ()
 
     def __call__(self, tile: Tile) -> TileResult:
-        clock, skipped = {}, ()
+        clock, skipped, screened = {}, (), (0, ())
         if self.imagery is not None:
-            emb32, valid, skipped = self._embed(tile, clock)
+            emb32, valid, skipped, screened = self._embed(tile, clock)
             arrays = quantise(emb32, self.encoding)
             if self.embeddings:
                 write_embeddings(RasterStore.open(self.embeddings, mode="r+"), tile, arrays, valid)
@@ -90,11 +93,11 @@ class TileTask:
                 layers.update(scorer(emb))
         clock["score"] = time.perf_counter() - start
         seconds = {k: round(v, 3) for k, v in clock.items()}
-        return TileResult(tile, layers, int(np.count_nonzero(valid)), seconds, skipped)
+        return TileResult(tile, layers, int(np.count_nonzero(valid)), seconds, skipped, *screened)
 
-    def _embed(self, tile: Tile, clock: dict) -> tuple[np.ndarray, np.ndarray, tuple]:
-        """float32 embeddings (embed, y, x), NaN without data, the valid-period count (y, x) and the
-        assets left out."""
+    def _embed(self, tile: Tile, clock: dict) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
+        """float32 embeddings (embed, y, x), NaN without data, the valid-period count (y, x), the assets
+        left out, and the impossible observations left out (count, items)."""
         import dask
 
         from .composite import composite
@@ -105,7 +108,8 @@ class TileTask:
         items = tile_items(img.items, tgrid)
         inside = img.aoi.inside(tgrid) if img.aoi is not None else None
         if not items or (inside is not None and not inside.any()):
-            return np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32), np.zeros((tile.height, tile.width), np.uint8), ()
+            empty = np.full((encoder.out_dim, tile.height, tile.width), np.nan, np.float32)
+            return empty, np.zeros((tile.height, tile.width), np.uint8), (), (0, ())
         acquisitions = Acquisitions.of(items, img.preprocessing.composite.periods)
 
         rule = img.preprocessing.composite
@@ -115,19 +119,21 @@ class TileTask:
             cube = load_cube(items, tgrid, chunk=chunk, harmonise=img.preprocessing.harmonise_offset, asset_tasks=True,
                              gdal_options=img.retry.gdal_options(attempt), skip_assets=acquisitions.unusable(skip),
                              masked=rule.masked)
+            cube, counts = screen(cube)  # impossible values left out, and counted
             comp = composite(cube, rule)
             # A retry reads in this thread, as before this pool existed: its cache bypass is known to mend bad blocks.
             how = dict(scheduler="threads", pool=read_pool()) if attempt == 1 else dict(scheduler="sync")
-            return dask.compute(comp["s2"].data, comp["valid_periods"].data, **how)
+            s2, valid, counts = dask.compute(comp["s2"].data, comp["valid_periods"].data, counts, **how)
+            return s2, valid, check_tile(counts, [str(i) for i in cube["id"].values], what=f"tile {tile.id}")
 
         start = time.perf_counter()
-        (s2, valid), left_out = read_leaving_out(read, img.retry, what=f"tile {tile.id}", lost=acquisitions.lost)
+        (s2, valid, screened), left_out = read_leaving_out(read, img.retry, what=f"tile {tile.id}", lost=acquisitions.lost)
         clock["read"] = time.perf_counter() - start
         if inside is not None:  # outside the AOI polygons: no data, so the encoder skips those pixels
             s2, valid = np.where(inside, s2, np.float32(np.nan)), np.where(inside, valid, 0)
         emb = encode_tile(encoder, np.ascontiguousarray(np.moveaxis(s2, (0, 1), (-2, -1))))  # (y, x, month, band) -> (y, x, E)
         clock["encode"] = time.perf_counter() - clock["read"] - start
-        return np.ascontiguousarray(np.moveaxis(emb, -1, 0)), valid.astype(np.uint8), acquisitions.describe(left_out)
+        return np.ascontiguousarray(np.moveaxis(emb, -1, 0)), valid.astype(np.uint8), acquisitions.describe(left_out), screened
 
 
 @dataclass(frozen=True)
