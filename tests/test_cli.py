@@ -219,10 +219,11 @@ def test_kill_9_then_the_same_command_resumes_to_identical_files(demo_scene, tmp
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--retries", "0"], "read attempts (--retries) must be at least 1"),
-    (["--timeout", "0"], "the read timeout (--timeout) must be positive"),
+    (["--retries", "0"], "Invalid value for '--retries': 0 is not in the range x>=1"),
+    (["--timeout", "0"], "Invalid value for '--timeout': '0' is not a positive, finite number of seconds"),
 ])
 def test_bad_run_options_are_one_line_errors(tmp_path, extra, fragment):
     res = CliRunner().invoke(main, ["embed", "--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--out", str(tmp_path / "e.zarr"), *extra])
-    assert res.exit_code == 1 and fragment in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and fragment in res.output and "Traceback" not in res.output
+    assert res.stderr.strip().count("\n") == 0
     assert os.listdir(tmp_path) == []

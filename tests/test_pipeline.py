@@ -83,7 +83,10 @@ def test_the_same_call_again_is_up_to_date_and_a_changed_one_is_not(demo_scene, 
     again = predict_scene(demo_scene, tmp_path / "map.tif")
     assert again.summary.computed == 0 and os.stat(first.class_map).st_mtime_ns == stamp
     (tmp_path / "two.yaml").write_text("classes:\n  - name: a\n  - name: b\n")
-    changed = predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(tmp_path / "two.yaml"))
+    with pytest.raises(InputError, match="output of a different tsmap run .*pass --overwrite"):
+        predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(tmp_path / "two.yaml"))
+    assert os.stat(first.class_map).st_mtime_ns == stamp
+    changed = predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(tmp_path / "two.yaml"), overwrite=True)
     assert changed.summary.computed == 4 and set(np.unique(read(changed.class_map))) <= {0, 1, 255}
 
 

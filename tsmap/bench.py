@@ -59,6 +59,8 @@ def run_bench(
         raise InputError(f"rounds must be >= 1, got {rounds}")
     if workers < 1 or (workers > 1 and dev.type != "cpu"):
         raise InputError(f"workers must be >= 1, and > 1 only on the CPU; got {workers} on {dev.type}")
+    if not precisions:
+        raise InputError("--precision names no precision; give fp32, bf16 or fp32,bf16")
     for p in precisions:
         if p not in DTYPES:
             raise InputError(f"unknown precision {p!r}; choose from {', '.join(DTYPES)}")

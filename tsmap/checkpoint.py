@@ -88,6 +88,7 @@ def load_checkpoint(ref: str | os.PathLike, *, config: EncoderConfig | None = No
             return _own_checkpoint(path, config)
         obj = read_tensors(path)
     else:
+        _check_torch_file(path)
         obj = _torch_load(path)
     state = unwrap_state_dict(obj, where=path)
     source = {"source": os.fspath(ref), "source_sha256": file_sha256(path)}
@@ -99,6 +100,7 @@ def load_checkpoint(ref: str | os.PathLike, *, config: EncoderConfig | None = No
 def load_authors_checkpoint(path: str | os.PathLike, *, config: EncoderConfig | None = None) -> TimeSenCLIPEncoder:
     """The authors' weights (bare or wrapped state_dict, or an ``hf://`` reference), loaded strictly."""
     path = resolve(path)
+    _check_torch_file(path)
     return _authors_model(unwrap_state_dict(_torch_load(path), where=path), where=path, config=config)
 
 
@@ -109,18 +111,26 @@ def convert_checkpoint(
     text_model: str | None = None,
     config: EncoderConfig | None = None,
     annual_position: str | None = None,
+    overwrite: bool = False,
 ) -> Checkpoint:
     """Write ``src`` (the authors' weights, or any checkpoint) as a tsmap checkpoint at ``dst``.
 
     The authors' preprocessing spec, text model and provenance (source and its SHA-256) are filled
     in; the result is read back and returned. ``config`` describes an authors' file of another
     architecture; ``annual_position`` ("first" or "mean") sets how a single time step is placed.
+    An existing ``dst`` is replaced only with ``overwrite``, and never when it is ``src``.
     """
+    from .overwrite import check_outputs, check_writable
+
     dst = os.fspath(dst)
     if not dst.endswith(SUFFIX):
         raise InputError(f"output {dst!r} must end in {SUFFIX}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(dst))):
         raise InputError(f"output folder of {dst!r} does not exist; create it first")
+    if os.path.isdir(dst):
+        raise InputError(f"output {dst!r} is a folder; give the checkpoint's file name")
+    check_outputs([dst], inputs=[src], overwrite=overwrite)
+    check_writable(os.path.dirname(os.path.abspath(dst)))
     ckpt = load_checkpoint(src, config=config)
     if annual_position is not None:
         try:
@@ -143,9 +153,36 @@ def resolve(ref: str | os.PathLike) -> str:
     ref = os.fspath(ref)
     if ref.startswith(HF_SCHEME):
         return _hf_download(ref)
+    if os.path.isdir(ref):
+        raise ModelError(f"checkpoint {ref!r} is a folder; give the checkpoint file in it (e.g. TimeSenCLIP_1x1.ckpt)")
     if not os.path.isfile(ref):
         raise ModelError(f"checkpoint {ref!r} does not exist; give the path of TimeSenCLIP_1x1.ckpt, a tsmap checkpoint, or {AUTHORS_HF}")
     return ref
+
+
+#: How the files torch.save writes begin: a zip archive (torch >= 1.6) or a pickle (older torch).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _check_torch_file(path: str) -> None:
+    """Refuse, with what it looks like, a file that is neither safetensors nor a torch.save file."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(_TORCH_MAGIC):
+        return
+    looks = "an empty file" if not head else "text" if _is_text(head) else "some other binary format"
+    raise ModelError(
+        f"{path!r} is not a checkpoint (it is {looks}, not safetensors or a torch.save file); "
+        f"give TimeSenCLIP_1x1.ckpt, a tsmap .safetensors file, or {AUTHORS_HF}"
+    )
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def parse_hf(ref: str) -> tuple[str, str, str | None]:

@@ -53,6 +53,31 @@ def _stop_on_sigterm(ctx) -> None:
     ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
+class _Seconds(click.ParamType):
+    """A positive, finite number of seconds (click's FloatRange lets nan and inf through)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
+
+#: --overwrite, rio's convention: the one rule for existing outputs (see tsmap.overwrite).
+_overwrite = click.option(
+    "--overwrite", is_flag=True, help="Replace existing outputs of another run or not written by tsmap (never inputs)."
+)
+
+
 def _area_options(f):
     """Options that choose the imagery: where, when, which catalog, which encoder (listed first), then where to run."""
     f = _run_options(f)
@@ -73,24 +98,27 @@ def _area_options(f):
         click.option("--collection", metavar="NAME[,NAME]", default=None,
                      help="STAC collection(s) to search [default: sentinel-2-l2a at a STAC API; "
                           "sentinel-2-l2a, sentinel-2-c1-l2a or sentinel-s2-l2a-cogs in a static catalog]."),
-        click.option("--max-cloud", metavar="PERCENT", default=100.0, show_default=True, help="Skip scenes with more cloud cover (%)."),
+        click.option("--max-cloud", metavar="PERCENT", default=100.0, type=click.FloatRange(0, 100), show_default=True,
+                     help="Skip scenes with more cloud cover (%)."),
         click.option("--crs", metavar="EPSG|WKT|PROJ", default=None,
                      help="Output CRS: an EPSG code (32632, EPSG:32632) or a WKT/PROJ string with one [default: UTM zone of the AOI centre]."),
-        click.option("--epsg", default=None, type=int, hidden=True, help="Output EPSG code (older spelling of --crs)."),
-        click.option("--resolution", metavar="METRES", default=10.0, show_default=True, type=float,
-                     help="Output pixel size (the encoder was trained on 10 m pixels)."),
-        click.option("--max-area", metavar="KM2", default=None, type=float, help="AOI size limit in km² [default: 10,000]."),
+        click.option("--epsg", default=None, type=click.IntRange(min=1), hidden=True, help="Output EPSG code (older spelling of --crs)."),
+        click.option("--resolution", metavar="METRES", default=None, type=click.FloatRange(min=0, min_open=True),
+                     help="Output pixel size in the CRS's units [default: 10 m; a geographic CRS needs it in degrees]."),
+        click.option("--max-area", metavar="KM2", default=None, type=click.FloatRange(min=0, min_open=True),
+                     help="AOI size limit in km² [default: 10,000]."),
         click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit."),
         click.option("--device", metavar="DEVICE", default=None, help="torch device for the encoder [default: cuda if available, else cpu]."),
         click.option("--encoding", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
                      help="How embeddings are stored (int8: with a per-pixel scale, half the size)."),
         click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) where imagery cannot be read, instead of failing."),
-        click.option("--max-skipped", metavar="N", default=None, type=int,
+        click.option("--max-skipped", metavar="N", default=None, type=click.IntRange(min=0),
                      help="Stop when more than this many unreadable assets had to be left out [default: no limit]."),
         click.option("--allow-local-assets", is_flag=True, help="Let a remote catalog point at local files (only if you trust it)."),
-        click.option("--retries", metavar="N", default=4, show_default=True,
+        click.option("--retries", metavar="N", default=4, type=click.IntRange(min=1), show_default=True,
                      help="Reads of a tile before an unreadable remote asset is left out (local files: no retry)."),
-        click.option("--timeout", metavar="SECONDS", default=120.0, show_default=True, help="Seconds before a stalled HTTP read is abandoned (then retried)."),
+        click.option("--timeout", metavar="SECONDS", default=120.0, type=SECONDS, show_default=True,
+                     help="Seconds before a stalled HTTP read is abandoned (then retried)."),
         click.option("--dry-run", is_flag=True,
                      help="Print scenes per month, collection and overpass, pixels, tiles, bytes to read and write and an "
                           "estimated time; compute nothing."),
@@ -102,10 +130,11 @@ def _area_options(f):
 def _run_options(f):
     """Options that choose where tiles run."""
     for opt in reversed([
-        click.option("--tile", metavar="PX", default=None, type=int,
-                     help="Tile side in pixels [default: 256 on CPU, 512 on GPU, halved on small areas so every worker has a tile]."),
+        click.option("--tile", metavar="PX", default=None, type=click.IntRange(min=16),
+                     help="Tile side in pixels, >= 16 [default: 256 on CPU, 512 on GPU, halved on small areas so every worker has a tile]."),
         click.option("--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address (tcp://host:8786); default: threads on this machine."),
-        click.option("--workers", metavar="N", default=None, type=int, help="Tile threads on this machine [default: one per core]."),
+        click.option("--workers", metavar="N", default=None, type=click.IntRange(min=1),
+                     help="Tile threads on this machine [default: one per core]."),
     ]):
         f = opt(f)
     return _verbosity(f)
@@ -113,6 +142,7 @@ def _run_options(f):
 
 def _source_kwargs(o: dict) -> dict:
     """Library keyword arguments for the area options (checks the AOI size first)."""
+    from .encode import check_device
     from .encoder_spec import EncoderSpec
     from .errors import InputError
     from .geo import MAX_AOI_KM2, BBox, Grid, check_area
@@ -121,6 +151,7 @@ def _source_kwargs(o: dict) -> dict:
 
     aoi = _aoi(o)
     box = aoi.bbox if aoi is not None else BBox.parse(o["bbox"])
+    check_device(o["device"])
     check_area(box, max_km2=MAX_AOI_KM2 if o["max_area"] is None else o["max_area"], force=o["force"])
     year, start, end = o["year"], o["start"], o["end"]
     if (year is None) == (start is None and end is None) or (start is None) != (end is None):
@@ -182,6 +213,7 @@ def _dry_run(o: dict, *, out: str, layers: list[str], embeddings: bool) -> None:
 @click.option("--scenic", metavar="NAME|FILE", default=None, help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').")
 @click.option("--scenic-method", type=click.Choice(["early", "late"]), default="early", show_default=True, help="Scenicness ensembling.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
+@_overwrite
 def predict(**o):
     """Map text prompts over an area for one year (embed + classify in one pass)."""
     from .pipeline import predict as run
@@ -194,7 +226,7 @@ def predict(**o):
     result = run(
         prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"],
         keep_embeddings=o["keep_embeddings"], encoding=o["encoding"], scenic=o["scenic"], scenic_method=o["scenic_method"],
-        quicklook=o["quicklook"], allow_missing=o["allow_missing"], max_skipped=o["max_skipped"],
+        quicklook=o["quicklook"], allow_missing=o["allow_missing"], max_skipped=o["max_skipped"], overwrite=o["overwrite"],
         **_source_kwargs(o), **_run_kwargs(o),
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
@@ -202,7 +234,8 @@ def predict(**o):
 
 @main.command()
 @click.option("--out", "out_dir", metavar="DIR", required=True, help="Folder for the synthetic scene and the maps.")
-@click.option("--size", metavar="PX", default=256, show_default=True, help="Scene side in 10 m pixels.")
+@click.option("--size", metavar="PX", default=256, type=click.IntRange(min=32), show_default=True,
+              help="Scene side in 10 m pixels (even, >= 32).")
 @click.option("--checkpoint", metavar="FILE", default=None, help="Encoder weights; random if omitted (unless a demo model is trained).")
 @click.option("--clip-pretrained", metavar="TAG|FILE", default="none", show_default=True, help="Text tower weights; 'none' = random, offline.")
 @click.option("--train/--no-train", default=True, show_default=True,
@@ -276,6 +309,7 @@ def prompts(source, verbose, quiet):
 @main.command()
 @_area_options
 @click.option("--out", metavar="STORE.zarr", required=True, help="Embedding store to write (a .zarr folder; a STAC item goes to *_item.json).")
+@_overwrite
 def embed(**o):
     """Write the per-pixel embedding cube of an area and year (Zarr), to classify later without imagery."""
     from .pipeline import embed_area
@@ -284,7 +318,7 @@ def embed(**o):
         return _dry_run(o, out=o["out"], layers=[], embeddings=True)
     kw = _source_kwargs(o)
     result = embed_area(out=o["out"], encoding=o["encoding"], allow_missing=o["allow_missing"], max_skipped=o["max_skipped"],
-                        **kw, **_run_kwargs(o))
+                        overwrite=o["overwrite"], **kw, **_run_kwargs(o))
     _report(result.summary, [result.path, result.item], f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
 
 
@@ -296,6 +330,7 @@ def embed(**o):
 @click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
 @click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) for tiles missing from the store, instead of failing.")
+@_overwrite
 @_run_options
 def classify(**o):
     """Map text prompts from stored embeddings, without touching imagery."""
@@ -306,7 +341,7 @@ def classify(**o):
     result = classify_embeddings(
         embeddings=o["embeddings"], prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"],
         clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"], client=o["scheduler"], workers=o["workers"],
-        progress=not o["quiet"], allow_missing=o["allow_missing"],
+        progress=not o["quiet"], allow_missing=o["allow_missing"], overwrite=o["overwrite"],
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
 
@@ -318,11 +353,13 @@ def classify(**o):
               help="Rated prompts: a YAML file, the Levering et al. CSV, or a bundled set name.")
 @click.option("--method", type=click.Choice(["early", "late"]), default="early", show_default=True,
               help="early: one softmax over all prompts; late: per rater, then the mean over raters.")
-@click.option("--min-prompts", metavar="N", default=2, show_default=True, help="late: only raters with at least this many prompts.")
+@click.option("--min-prompts", metavar="N", default=2, type=click.IntRange(min=1), show_default=True,
+              help="late: only raters with at least this many prompts.")
 @click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
 @click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a colour bar.")
 @click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) for tiles missing from the store, instead of failing.")
+@_overwrite
 @_run_options
 def scenic(**o):
     """Map scenicness (1-10) from stored embeddings and rated landscape prompts."""
@@ -332,6 +369,7 @@ def scenic(**o):
         embeddings=o["embeddings"], out=o["out"], prompts=o["prompts"], method=o["method"], min_prompts=o["min_prompts"],
         clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"],
         client=o["scheduler"], workers=o["workers"], progress=not o["quiet"], allow_missing=o["allow_missing"],
+        overwrite=o["overwrite"],
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
 
@@ -349,6 +387,11 @@ def _report(summary, outputs, what: str) -> None:
         more = f" and {len(summary.skipped) - 4} more" if len(summary.skipped) > 4 else ""
         click.echo(f"WARNING: {len(summary.skipped)} unreadable assets were left out: {names}{more}; first error: "
                    f"{summary.skipped[0]['error']} (recorded as skipped_assets in the outputs and the ledger)", err=True)
+    if summary is not None and summary.implausible:
+        total = sum(n for _, n in summary.implausible)
+        tiles = ", ".join(t for t, _ in summary.implausible[:8])
+        click.echo(f"WARNING: {total:,} observations held values no Sentinel-2 L2A product has (corrupt imagery?) and "
+                   f"were left out, in tiles {tiles}; the outputs record them (implausible_observations)", err=True)
     click.echo(f"wrote {', '.join(outputs)} ({what})")
 
 
@@ -358,12 +401,13 @@ def _report(summary, outputs, what: str) -> None:
 @click.option("--text-model", metavar="ID", default=None, help=f"Text model id the encoder is aligned to [default: the source's; {AUTHORS_TEXT_MODEL} for the authors' weights].")
 @click.option("--annual-position", type=click.Choice(["first", "mean"]), default=None,
               help="Position row of a single (annual) time step: row 0 or the mean of the rows [default: the source's; first for the authors' weights].")
+@_overwrite
 @_verbosity
-def convert(source, dest, text_model, annual_position, verbose, quiet):
+def convert(source, dest, text_model, annual_position, overwrite, verbose, quiet):
     """Convert encoder weights (the authors' .ckpt, a path or hf://OWNER/REPO/FILE) to a tsmap checkpoint (.safetensors)."""
     from .checkpoint import convert_checkpoint
 
-    ckpt = convert_checkpoint(source, dest, text_model=text_model, annual_position=annual_position)
+    ckpt = convert_checkpoint(source, dest, text_model=text_model, annual_position=annual_position, overwrite=overwrite)
     config = ckpt.model.config
     single = "position row 0" if config.annual_position == "first" else "the mean position row"
     click.echo(f"wrote {dest}: {config.patch}x{config.patch} encoder, {ckpt.preprocessing.temporal} input, single step at {single}, "
@@ -374,9 +418,12 @@ def convert(source, dest, text_model, annual_position, verbose, quiet):
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
 @click.option("--precision", "precisions", default="fp32,bf16", show_default=True, help="Comma-separated precisions to measure.")
-@click.option("--batch", default=None, type=int, help="Pixels per forward [default: the encoder's default for the device].")
-@click.option("--rounds", default=3, show_default=True, help="Interleaved rounds; each figure is the best round.")
-@click.option("--workers", default=1, show_default=True, help="CPU: concurrent single-threaded callers (as under Dask) instead of one all-thread caller.")
+@click.option("--batch", default=None, type=click.IntRange(min=1),
+              help="Pixels per forward [default: the encoder's default for the device].")
+@click.option("--rounds", default=3, type=click.IntRange(min=1), show_default=True,
+              help="Interleaved rounds; each figure is the best round.")
+@click.option("--workers", default=1, type=click.IntRange(min=1), show_default=True,
+              help="CPU: concurrent single-threaded callers (as under Dask) instead of one all-thread caller.")
 @click.option("--no-vit", is_flag=True, help="Skip the open_clip ViT-B-32 comparison.")
 @_verbosity
 def bench(as_json, device, precisions, batch, rounds, workers, no_vit, verbose, quiet):
@@ -384,7 +431,9 @@ def bench(as_json, device, precisions, batch, rounds, workers, no_vit, verbose, 
     import json
 
     from .bench import format_report, run_bench
+    from .encode import check_device
 
+    check_device(device)
     result = run_bench(device=device, precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()), batch=batch, rounds=rounds, workers=workers, vit=not no_vit)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
 

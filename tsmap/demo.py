@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .encoder_spec import EncoderSpec
+from .errors import InputError
 from .synthetic import DemoScene, make_scene
 from .pipeline import MapResult, predict
 from .search import Query
@@ -37,6 +39,11 @@ def run_demo(out_dir: str, *, size: int = 256, checkpoint: str | None = None, cl
     With ``train`` and no ``checkpoint``, ``trainer`` (default: the installed demo trainer, if any)
     is called as ``trainer(folder, clip_pretrained=...)`` and returns the checkpoint to map with.
     """
+    _check_folder(out_dir)
+    if size < 32 or size % 2:
+        raise InputError(f"demo size must be an even number of pixels >= 32, got {size}")
+    if checkpoint is not None:
+        EncoderSpec(checkpoint).load()  # a bad checkpoint fails before the scene is written (and stays cached)
     os.makedirs(out_dir, exist_ok=True)
     scene = make_scene(out_dir, size=size)
     trained = False
@@ -54,8 +61,18 @@ def run_demo(out_dir: str, *, size: int = 256, checkpoint: str | None = None, cl
         clip_pretrained=clip_pretrained,
         progress=progress,
         quicklook=True,
+        overwrite=True,  # the folder is the demo's own (checked above); a rerun may train a different model
     )
     return DemoResult(scene, result, trained, map_accuracy(result.class_map, scene.truth), checkpoint)
+
+
+def _check_folder(out_dir: str) -> None:
+    """The demo writes into a new folder, an empty one, or the folder of an earlier demo; nothing else."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(f"demo --out {out_dir!r} is a file; give a folder (it is created if missing)")
+    earlier = os.path.exists(os.path.join(out_dir, "stac", "catalog.json"))
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not earlier:
+        raise InputError(f"demo --out {out_dir!r} is not empty and holds no earlier demo; give a new or empty folder")
 
 
 def find_demo_trainer():

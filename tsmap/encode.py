@@ -33,6 +33,23 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
+def check_device(name: str | None, *, option: str = "--device") -> None:
+    """Refuse, before any work, a torch device this machine cannot run: not a device name, or CUDA without one."""
+    if name is None:
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InputError(f"{option} {name!r} is not a torch device; use cpu, cuda or cuda:N (or omit it)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"{option} {name!r}: tsmap runs on cpu or cuda; use one of those (or omit it)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"{option} {name!r} but this machine has no CUDA device; use cpu (or omit it)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise InputError(f"{option} {name!r} but this machine has {n} CUDA device(s); use cuda:0 .. cuda:{n - 1}")
+
+
 class PixelEncoder:
     """Turns composites into L2-normalised (..., embed) float32 embeddings.
 

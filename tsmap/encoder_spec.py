@@ -43,6 +43,8 @@ class EncoderSpec:
             raise InputError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.checkpoint is not None and not self.sha256:
             path = os.fspath(self.checkpoint)
+            if os.path.isdir(path):
+                raise InputError(f"checkpoint {path!r} is a folder; give the checkpoint file in it")
             object.__setattr__(self, "checkpoint", os.path.abspath(path) if os.path.exists(path) else path)
             object.__setattr__(self, "sha256", file_sha256(path) if os.path.exists(path) else path)
 

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import re
+
+from .errors import InputError
+
+#: Seconds to wait for a scheduler before giving up.
+CONNECT_TIMEOUT_S = 10.0
+_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx|inproc)://[^\s/]+")
 
 
 class LocalExecutor:
@@ -48,7 +55,7 @@ class ClusterExecutor:
         from distributed import Client
 
         self._own = not isinstance(client, Client)
-        self.client = Client(client) if self._own else client
+        self.client = connect(client) if self._own else client
         self.slots = max(1, sum(self.client.nthreads().values()))
 
     def __enter__(self) -> "ClusterExecutor":
@@ -71,6 +78,22 @@ class ClusterExecutor:
 
     def cancel(self, futures) -> None:
         self.client.cancel(list(futures))
+
+
+def connect(address: str):
+    """A ``distributed.Client`` of the scheduler at ``address``; one line naming the address when it is not reachable
+    within :data:`CONNECT_TIMEOUT_S` (Dask's own default waits 30 s, then raises a traceback)."""
+    from distributed import Client
+
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+        raise InputError(f"--scheduler {address!r} is not a Dask scheduler address; give one like tcp://HOST:8786")
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT_S:g} s ({type(exc).__name__}); "
+            "start it, check the address (--scheduler), or omit --scheduler to run here"
+        ) from None
 
 
 def make_executor(client=None, *, workers: int | None = None):

@@ -50,16 +50,15 @@ def publish(
             written.append(f"{product.path}.aux.xml")
     item_tags["warnings"] = json.dumps(warnings_of(item_tags))
     main = products[0]
-    stem = main.path[: main.path.rfind(".")]
     assets = {_asset_key(p): _asset(p) for p in products}
     if quicklook:
-        png = write_quicklook(main.path, f"{stem}_quicklook.png", title=quicklook_title(main, item_tags, period, parts.grid.epsg),
+        png = write_quicklook(main.path, quicklook_path(main.path), title=quicklook_title(main, item_tags, period, parts.grid.epsg),
                               legend=main.legend, scenic="scenic" in main.layers)
         assets["quicklook"] = {"href": png, "type": "image/png", "roles": ["overview"], "title": "quicklook with legend"}
         written.append(png)
     assets.update(extra_assets or {})
-    written.append(write_stac_item(f"{stem}_item.json", grid=parts.grid, assets=assets, provenance=item_tags, start=period[0], end=period[1],
-                                   folder=folder))
+    written.append(write_stac_item(item_path(main.path), grid=parts.grid, assets=assets, provenance=item_tags,
+                                   start=period[0], end=period[1], folder=folder))
     return written
 
 
@@ -82,6 +81,16 @@ def warnings_of(tags: dict) -> list[str]:
     if str(tags.get("text_model", "")).endswith("/none"):
         notes.append("RANDOM text tower")
     return notes
+
+
+def item_path(main: str) -> str:
+    """The STAC item beside the main map: ``<stem>_item.json``."""
+    return f"{main[: main.rfind('.')]}_item.json"
+
+
+def quicklook_path(main: str) -> str:
+    """The quicklook beside the main map: ``<stem>_quicklook.png``."""
+    return f"{main[: main.rfind('.')]}_quicklook.png"
 
 
 def _asset_key(product: Product) -> str:

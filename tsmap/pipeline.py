@@ -21,6 +21,8 @@ from .encoder_spec import EncoderSpec
 from .errors import InputError
 from .geo import BBox, Grid
 from .plan import Plan, plan
+from .overwrite import check_writable
+from .plausibility import describe
 from .prompts import PromptSet, load_prompts
 from .retry import RetryPolicy
 from .runner import RunSummary
@@ -104,12 +106,15 @@ def embed_area(
     encoder: EncoderSpec | None = None, device: str | None = None, encoding: str = "float16", tile: int | None = None,
     client=None, workers: int | None = None, allow_missing: bool = False, retry: RetryPolicy | None = None,
     progress: bool = True, aoi=None, max_skipped: int | None = None, allow_local_assets: bool = False,
+    overwrite: bool = False,
 ) -> EmbedResult:
     """Write the per-pixel embedding cube of an AOI and year to the Zarr v3 store ``out``.
 
     ``aoi`` (a polygon file or :class:`tsmap.aoi.AOI`) limits the store to its polygons (no data outside).
     Unreadable assets are left out and recorded (``max_skipped``: stop after more than that many);
-    ``allow_local_assets`` lets a remote catalog point at local files.
+    ``allow_local_assets`` lets a remote catalog point at local files. An existing store at ``out`` is
+    replaced only when it comes from the same run (resumed or up to date) or with ``overwrite`` (a tsmap
+    store of another run); a folder tsmap did not write never is.
     """
     out = _output_path(out, ".zarr")
     spec = encoder or EncoderSpec(checkpoint, device=device)
@@ -122,7 +127,8 @@ def embed_area(
         task, tile_grid(src.grid, size), grid=src.grid, tile=size, ledger_path=f"{out}.ledger.jsonl",
         provenance={**src.provenance, "encoding": encoding}, embeddings=emb, period=src.period,
         client=client, workers=workers, allow_missing=allow_missing, max_skipped=max_skipped, progress=progress,
-        label="embedding",
+        label="embedding", input_files=_local_inputs(src.items, stac, spec.checkpoint, aoi), overwrite=overwrite,
+        more_outputs=[_store_item_path(out)],
     )
     item = _store_item(out, src, encoding, summary)
     return EmbedResult(out, src.grid, len(src.items), summary, item)
@@ -134,15 +140,20 @@ def _store_item(out: str, src, encoding: str, summary: RunSummary) -> str:
 
     asset = {"href": out, "type": "application/vnd+zarr", "roles": ["data"],
              "title": f"TimeSenCLIP pixel embeddings ({src.dim}-d, L2-normalised, {encoding})"}
-    tags = {**src.provenance, "encoding": encoding, "missing_tiles": json.dumps(list(summary.missing))}
-    return write_stac_item(f"{stem_of(out)}_item.json", grid=src.grid, assets={"embeddings": asset}, provenance=tags,
+    tags = {**src.provenance, "encoding": encoding, "missing_tiles": json.dumps(list(summary.missing)),
+            "implausible_observations": describe(dict(summary.implausible))}
+    return write_stac_item(_store_item_path(out), grid=src.grid, assets={"embeddings": asset}, provenance=tags,
                            start=src.period[0], end=src.period[1])
+
+
+def _store_item_path(out: str) -> str:
+    return f"{stem_of(out)}_item.json"
 
 
 def classify_embeddings(
     *, embeddings: str | os.PathLike, prompts: str | PromptSet, out: str | os.PathLike,
     clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED, quicklook: bool = False,
-    client=None, workers: int | None = None, progress: bool = True, allow_missing: bool = False,
+    client=None, workers: int | None = None, progress: bool = True, allow_missing: bool = False, overwrite: bool = False,
 ) -> MapResult:
     """Map ``prompts`` from an embedding store, without touching imagery (the maps :func:`predict` makes).
 
@@ -152,20 +163,24 @@ def classify_embeddings(
     out = _output_path(out, ".tif")
     store = _complete_store(embeddings)
     scorer = ClassScorer.build(prompt_set, clip_model=clip_model, clip_pretrained=clip_pretrained)
-    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress, allow_missing)
+    inputs = _local_inputs((), store.path, prompts, clip_pretrained)
+    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress, allow_missing,
+                        inputs, overwrite)
 
 
 def scenic_embeddings(
     *, embeddings: str | os.PathLike, out: str | os.PathLike, prompts: str | ScenicPrompts = "illustrative",
     method: str = "early", min_prompts: int = 2, clip_model: str = DEFAULT_MODEL,
     clip_pretrained: str = DEFAULT_PRETRAINED, quicklook: bool = False, client=None, workers: int | None = None,
-    progress: bool = True, allow_missing: bool = False,
+    progress: bool = True, allow_missing: bool = False, overwrite: bool = False,
 ) -> MapResult:
     """Scenicness (float32, 1-10) from an embedding store, with rated ``prompts`` (YAML, CSV or bundled name)."""
     out = _output_path(out, ".tif")
     store = _complete_store(embeddings)
     scorer = ScenicScorer.build(prompts, method=method, min_prompts=min_prompts, clip_model=clip_model, clip_pretrained=clip_pretrained)
-    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress, allow_missing)
+    inputs = _local_inputs((), store.path, prompts, clip_pretrained)
+    return _score_store(store, [scorer], scorer.products(out), quicklook, client, workers, progress, allow_missing,
+                        inputs, overwrite)
 
 
 def predict(
@@ -176,7 +191,7 @@ def predict(
     encoding: str = "float16", scenic: str | ScenicPrompts | None = None, scenic_method: str = "early",
     quicklook: bool = False, client=None, workers: int | None = None, allow_missing: bool = False,
     retry: RetryPolicy | None = None, progress: bool = True, aoi=None, max_skipped: int | None = None,
-    allow_local_assets: bool = False,
+    allow_local_assets: bool = False, overwrite: bool = False,
 ) -> MapResult:
     """Map ``prompts`` over an AOI for one year: class COG ``out``, confidence COG ``*_score.tif``,
     with ``scenic`` prompts also ``*_scenic.tif``, a STAC item ``*_item.json`` (and ``*_quicklook.png``);
@@ -187,7 +202,8 @@ def predict(
     inside its polygons (no data outside; its box is the default ``bbox``). ``client`` is a
     ``distributed.Client`` or a scheduler address; without it tiles run on ``workers`` threads here.
     Unreadable assets are left out and recorded (``max_skipped``: stop after more than that many);
-    ``allow_local_assets`` lets a remote catalog point at local files.
+    ``allow_local_assets`` lets a remote catalog point at local files. Existing files at the output
+    paths are replaced only by the same run or with ``overwrite``, and never when they are inputs of the run.
     """
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
     out = _output_path(out, ".tif")
@@ -208,7 +224,8 @@ def predict(
         task, tile_grid(src.grid, size), grid=src.grid, tile=size, ledger_path=f"{out}.ledger.jsonl",
         provenance={**src.provenance, "encoding": encoding}, deliverables=Deliverables(products, prompt_set.names, quicklook),
         embeddings=emb, period=src.period, client=client, workers=workers, allow_missing=allow_missing,
-        max_skipped=max_skipped, progress=progress,
+        max_skipped=max_skipped, progress=progress, overwrite=overwrite,
+        input_files=_local_inputs(src.items, stac, spec.checkpoint, aoi, prompts, scenic, clip_pretrained),
     )
     return _result(src.grid, len(src.items), written, summary, products, prompt_set.names, emb.path if emb else None)
 
@@ -227,7 +244,7 @@ def plan_area(
 
 
 def _score_store(store: RasterStore, scorers: list, products: list, quicklook: bool, client, workers, progress,
-                 allow_missing: bool = False) -> MapResult:
+                 allow_missing: bool = False, inputs=(), overwrite: bool = False) -> MapResult:
     _check_dims(store.group["embedding"].shape[0], scorers)
     meta = store.attrs["tsmap_provenance"]
     legend = scorers[0].legend()
@@ -236,9 +253,11 @@ def _score_store(store: RasterStore, scorers: list, products: list, quicklook: b
     summary, written = execute(
         task, store.tiles, grid=store.grid, tile=store.tile_size, ledger_path=f"{products[0].path}.ledger.jsonl",
         provenance={**meta, "embeddings": os.path.abspath(store.path),
-                    "embeddings_missing_tiles": json.dumps(list(store.attrs.get("tsmap_missing_tiles", [])))},
+                    "embeddings_missing_tiles": json.dumps(list(store.attrs.get("tsmap_missing_tiles", []))),
+                    "embeddings_implausible_observations": describe(store.attrs.get("tsmap_implausible", {}))},
         deliverables=Deliverables(products, classes, quicklook), period=tuple(store.attrs.get("tsmap_period", (None, None))),
         client=client, workers=workers, allow_missing=allow_missing, progress=progress, label="scoring",
+        input_files=inputs, overwrite=overwrite,
     )
     return _result(store.grid, len(typed_value(meta.get("items", "[]"))), written, summary, products, classes or ())
 
@@ -270,14 +289,26 @@ def _complete_store(path) -> RasterStore:
 
 
 def _output_path(out: str | os.PathLike, suffix: str) -> str:
+    """``out`` checked before any work: its folder exists and takes files, the name fits, a map is not a folder."""
     out = os.fspath(out)
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
         raise InputError(f"output folder {folder!r} does not exist; create it or choose another --out")
     ok = (".tif", ".tiff") if suffix == ".tif" else (suffix,)
-    if not out.lower().endswith(ok):
+    if not out.rstrip("/" + os.sep).lower().endswith(ok):
         raise InputError(f"output {out!r} must end in {suffix}")
-    return out
+    if suffix == ".tif" and os.path.isdir(out):
+        raise InputError(f"output {out!r} is a folder; give the map's file name (e.g. {os.path.join(out, 'map.tif')})")
+    check_writable(folder)
+    return out.rstrip("/" + os.sep) or out
+
+
+def _local_inputs(items=(), *sources) -> list[str]:
+    """The local files a run reads: its items' assets and the given paths (prompts, checkpoint, ...) that exist."""
+    hrefs = [a.get_absolute_href() or a.href for it in items for a in it.assets.values()]
+    paths = [h.removeprefix("file://") for h in hrefs if "://" not in h.removeprefix("file://")]
+    paths += [os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))]
+    return [p for p in paths if os.path.exists(p)]
 
 
 def _check_dims(encoder_dim: int, scorers: list) -> None:

@@ -36,7 +36,7 @@ def write_quicklook(cog: str | os.PathLike, png: str | os.PathLike, *, title: st
     try:
         draw(ax, data, legend=legend, nodata=nodata, scenic=scenic, title=title)
         tmp = f"{os.fspath(png)}.tmp.png"
-        fig.savefig(tmp, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.2)
+        fig.savefig(tmp, metadata={"Software": "tsmap"}, bbox_inches="tight", pad_inches=0.2)
         os.replace(tmp, png)
     finally:
         if os.path.exists(f"{os.fspath(png)}.tmp.png"):

@@ -13,6 +13,7 @@ retries with backoff, and the tile is read again without it.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -40,8 +41,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise InputError(f"read attempts (--retries) must be at least 1, got {self.attempts}")
-        if self.timeout_s <= 0:
-            raise InputError(f"the read timeout (--timeout) must be positive, got {self.timeout_s}")
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
+            raise InputError(f"the read timeout (--timeout) must be a positive number of seconds, got {self.timeout_s}")
         if self.backoff_s < 0 or self.http_retries < 0:
             raise InputError(f"backoff_s and http_retries must be >= 0, got {self.backoff_s} and {self.http_retries}")
 

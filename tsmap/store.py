@@ -80,6 +80,8 @@ class RasterStore:
         import zarr
 
         path = os.fspath(path)
+        if os.path.isfile(path):
+            raise InputError(f"{path!r} is a file, not a store folder; give the .zarr folder `tsmap embed` wrote")
         if not os.path.isdir(path):
             raise InputError(f"store {path!r} does not exist; make one with `tsmap embed ... --out {os.path.basename(path)}`")
         try:
@@ -103,7 +105,15 @@ class RasterStore:
         arr[(Ellipsis, *tile.slices)] = np.asarray(data, dtype=arr.dtype)
 
     def read(self, tile: Tile, name: str) -> np.ndarray:
-        return self.group[name][(Ellipsis, *tile.slices)]
+        """One tile of array ``name``; a chunk that cannot be decoded is a :class:`DataError` naming the tile."""
+        try:
+            return self.group[name][(Ellipsis, *tile.slices)]
+        except Exception as exc:
+            text = " ".join(str(exc).split())[:200]
+            raise DataError(
+                f"store {self.path!r}: tile {tile.id} of array {name!r} cannot be decoded "
+                f"({type(exc).__name__}: {text}); the store is damaged (a chunk was changed or cut short): rebuild it"
+            ) from None
 
     def chunk_files(self, tile: Tile, names=None) -> list[str]:
         """The chunk files that hold ``tile`` in each array of ``names`` (default: all variables)."""

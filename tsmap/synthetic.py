@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bands import ALL_BANDS, BOA_ADD_OFFSET_DN, SCL
+from .errors import InputError
 from .geo import Grid
 
 #: Demo land-cover types: name -> index in the bundled ``land-cover`` prompt set.
@@ -68,7 +69,7 @@ def make_scene(out_dir: str, *, size: int = 256, seed: int = 0) -> DemoScene:
     import pystac
 
     if size < 32 or size % 2:
-        raise ValueError(f"demo size must be an even number >= 32, got {size}")
+        raise InputError(f"demo size must be an even number >= 32, got {size}")
     rng = np.random.default_rng(seed)
     grid = Grid(EPSG, (ORIGIN[0], ORIGIN[1] - 10 * size, ORIGIN[0] + 10 * size, ORIGIN[1]), 10.0)
     labels = _layout(size, rng)

@@ -236,7 +236,8 @@ def _load(model: str, pretrained: str, key: str):
             clip = open_clip.create_model(model, pretrained=None)
     else:
         try:
-            clip = open_clip.create_model(model, **_weights_source(model, pretrained))
+            with _open_clip_errors_silenced():  # our ModelError below says it in one line
+                clip = open_clip.create_model(model, **_weights_source(model, pretrained))
         except Exception as exc:
             raise ModelError(
                 f"cannot load open_clip weights {pretrained!r} for {model} ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
@@ -245,3 +246,17 @@ def _load(model: str, pretrained: str, key: str):
                 f"--clip-pretrained FILE --clip-model {DEFAULT_MODEL} (or 'none' for a random tower)"
             ) from exc
     return clip.eval(), open_clip.get_tokenizer(model)
+
+
+class _open_clip_errors_silenced(logging.Filter):
+    """open_clip logs an ERROR on the root logger before it raises; the caller reports the failure itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and "open_clip" in record.pathname)
+
+    def __enter__(self):
+        logging.getLogger().addFilter(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeFilter(self)

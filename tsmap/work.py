@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from .errors import InputError, Interrupted
 from .ledger import DONE, FAILED, MISSING, Ledger
 from .lock import OutputLock
+from .overwrite import check_outputs
+from .plausibility import describe
 from .runner import RunSummary, run_tiles
 from .space import check_free_space, disk_full, embedding_bytes, is_disk_full, run_bytes
 from .stamps import asset_stamps, changed_assets, changes, digest
@@ -81,9 +83,10 @@ class EmbeddingOutput:
                 return True
         return False
 
-    def finalize(self, missing: tuple[str, ...]) -> None:
+    def finalize(self, missing: tuple[str, ...], implausible: dict[str, int] | None = None) -> None:
         store = RasterStore.open(self.partial, mode="r+")
-        store.group.attrs.update({"complete": True, "tsmap_missing_tiles": list(missing)})
+        store.group.attrs.update({"complete": True, "tsmap_missing_tiles": list(missing),
+                                  "tsmap_implausible": dict(implausible or {})})
         for stray in _files_under(self.partial, ".partial"):
             os.remove(stray)  # chunk writes cut short by a crash
         if os.path.exists(self.path):
@@ -97,20 +100,28 @@ def execute(
     task, tiles: list[Tile], *, grid, tile: int, ledger_path: str, provenance: dict,
     deliverables: Deliverables | None = None, embeddings: EmbeddingOutput | None = None,
     period=(None, None), client=None, workers=None, allow_missing: bool = False, max_skipped: int | None = None,
-    progress: bool = True, label: str = "mapping",
+    progress: bool = True, label: str = "mapping", input_files=(), overwrite: bool = False, more_outputs=(),
 ) -> tuple[RunSummary, list[str]]:
-    """Run ``task`` over the tiles not yet done and deliver; returns the summary and the files written."""
+    """Run ``task`` over the tiles not yet done and deliver; returns the summary and the files written.
+
+    Files already at the output paths (and ``more_outputs``, which the caller writes) are replaced only by
+    the same run (same fingerprint: resumed, redone or up to date) or with ``overwrite``, and never when
+    they are among ``input_files`` (see :mod:`tsmap.overwrite`).
+    """
     out = ledger_path.removesuffix(".ledger.jsonl")
     locks = [out] + ([embeddings.path] if embeddings is not None and embeddings.path != out else [])
     with contextlib.ExitStack() as stack:
         for path in sorted(locks):
             stack.enter_context(OutputLock(path))
         run = Run(task, tiles, grid, tile, ledger_path, provenance, deliverables, embeddings, period)
+        same_run = run.old is not None and run.old.fingerprint == run.fingerprint
+        check_outputs(_output_paths(deliverables, embeddings) + list(more_outputs), inputs=input_files,
+                      same_run=same_run, overwrite=overwrite)
         done_before = run.up_to_date(allow_missing)
         if done_before is not None:
             log.info("%s is up to date (same inputs, run complete); nothing to do", ledger_path)
             summary = RunSummary(len(tiles), 0, len(tiles), tuple(done_before.tiles_with(MISSING)), sum(t.pixels for t in tiles),
-                                 0, 0.0, tuple(done_before.skipped_assets()))
+                                 0, 0.0, tuple(done_before.skipped_assets()), done_before.implausible_tiles())
             return summary, done_before.outputs
         return run.go(client=client, workers=workers, allow_missing=allow_missing, max_skipped=max_skipped, progress=progress,
                       label=label)
@@ -235,12 +246,13 @@ class Run:
 
         if not self.products:
             if self.embeddings is not None:
-                self.embeddings.finalize(summary.missing)
+                self.embeddings.finalize(summary.missing, dict(summary.implausible))
                 return [self.embeddings.path]
             return []
         main, folder = self.products[0], _folder(self.products[0].path)
         tags = {**self.provenance, "tile_size": self.tile, "tiles": summary.tiles, "missing_tiles": json.dumps(list(summary.missing)),
-                "complete": "no: missing tiles are nodata" if summary.missing else "yes", "skipped_assets": json.dumps(list(summary.skipped))}
+                "complete": "no: missing tiles are nodata" if summary.missing else "yes", "skipped_assets": json.dumps(list(summary.skipped)),
+                "implausible_observations": describe(dict(summary.implausible))}
         stage = tempfile.mkdtemp(prefix=f".{os.path.basename(main.path)}.deliver-", dir=folder)
         try:
             open(os.path.join(stage, STAGE_MARK), "w").close()
@@ -251,7 +263,7 @@ class Run:
             files = publish(parts, staged, tags=tags, classes=self.deliverables.classes, quicklook=self.deliverables.quicklook,
                             extra_assets=extra, period=self.period, folder=folder)
             if self.embeddings is not None:
-                self.embeddings.finalize(summary.missing)
+                self.embeddings.finalize(summary.missing, dict(summary.implausible))
             written = [os.path.join(os.path.dirname(main.path), os.path.basename(f)) for f in files]
             for staged_file, final in zip(files, written):
                 os.replace(staged_file, final)
@@ -280,6 +292,18 @@ class Run:
         if isinstance(exc, KeyboardInterrupt):
             return Interrupted(f"interrupted: {kept}")
         return exc
+
+
+def _output_paths(deliverables: Deliverables | None, embeddings: EmbeddingOutput | None) -> list[str]:
+    """Every final file (or store) the run writes."""
+    from .outputs import item_path, quicklook_path
+
+    paths = [embeddings.path] if embeddings is not None else []
+    if deliverables is not None and deliverables.products:
+        main = deliverables.products[0].path
+        paths += [p.path for p in deliverables.products] + [item_path(main)]
+        paths += [quicklook_path(main)] if deliverables.quicklook else []
+    return paths
 
 
 def _inputs(task, provenance: dict, grid, tile: int, products: list[Product], embeddings: EmbeddingOutput | None) -> dict:
