@@ -24,7 +24,8 @@ from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 @click.option("--labels", "labels_csv", default=None, help="Sen4Map label table CSV (im_id, lc_label, ...); overrides HDF5 attributes.")
 @click.option("--split-file", "split_csv", default=None, help="CSV point_id,split (train/val/test); other points are dropped and reported.")
 @click.option("--split", "split_fractions", default="0.7,0.1,0.2", show_default=True, help="train,val,test fractions when there is no split file.")
-@click.option("--patch", default=1, show_default=True, help="Centre patch side kept per point (1, 5, 9, ...).")
+@click.option("--patch", default=1, type=click.IntRange(min=1), show_default=True,
+              help="Centre patch side kept per point (1, 5, 9, ...).")
 @click.option("--rule", default="authors", show_default=True, type=click.Choice(["authors", "clean"]), help="Cloud/composite rule.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hash-based split.")
 @click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip image tower for --photos.")

@@ -18,14 +18,14 @@ every key the file (or ``--set``) leaves out; keys given explicitly always win.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
-
-import yaml
 
 from tsmap.errors import InputError
 from tsmap.model import EncoderConfig
 from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from tsmap.userfiles import load_yaml, read_text
 
 from .augment import AugmentSpec
 from .objective import POOLINGS
@@ -204,10 +204,8 @@ def config_from_dict(doc: dict, *, where: str = "config") -> TrainConfig:
         bad = set(value) - known
         if bad:
             raise InputError(f"{where}: unknown key(s) {sorted(bad)} in {name!r}; known: {', '.join(sorted(known))}")
-        if name == "augment" and "always_bands" in value:
-            value = {**value, "always_bands": tuple(value["always_bands"])}
         try:
-            kwargs[name] = cls(**_coerce(cls, value))
+            kwargs[name] = cls(**_coerce(cls, value, name))
         except (TypeError, ValueError) as exc:
             raise InputError(f"{where}: section {name!r}: {exc}") from None
     if "optim" not in kwargs:
@@ -225,28 +223,27 @@ def load_config(path: str | os.PathLike, *, overrides: list[str] = ()) -> TrainC
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"config file {path!r} does not exist; see the README for an example")
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"config {path!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    doc = load_yaml(read_text(path, kind="config file"), where=f"config {path!r}") or {}
     return config_from_dict(apply_overrides(doc, overrides), where=path)
 
 
 def apply_overrides(doc: dict, overrides) -> dict:
     """``section.key=value`` strings (value parsed as YAML) applied to a config mapping."""
-    if isinstance(doc, dict):
-        doc = {k: (v if k == "recipe" else dict(v or {})) for k, v in doc.items()}
+    doc = dict(doc) if isinstance(doc, dict) else doc
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.partition(".")
         if sep and key == "recipe":
-            doc["recipe"] = yaml.safe_load(raw)
+            if isinstance(doc, dict):
+                doc["recipe"] = load_yaml(raw, where=f"override {item!r}: the value")
             continue
-        if not sep or not dot or not name:
+        if not sep or not dot or not name or not section:
             raise InputError(f"override {item!r} must look like section.key=value (e.g. optim.steps=100) "
                              "or recipe=NAME")
-        doc.setdefault(section, {})[name] = yaml.safe_load(raw)
+        if not isinstance(doc, dict) or not isinstance(doc.get(section) or {}, dict):
+            continue  # config_from_dict names the section that is not a mapping
+        value = load_yaml(raw, where=f"override {item!r}: the value")
+        doc[section] = {**(doc.get(section) or {}), name: value}
     return doc
 
 
@@ -256,16 +253,42 @@ def _booleans(obj, section: str, *names: str) -> None:
             raise InputError(f"{section}.{name} must be true or false, got {getattr(obj, name)!r}")
 
 
-def _coerce(cls, value: dict) -> dict:
-    """YAML reads ``1e-4`` as a string: turn strings into floats where the field is a float."""
+def _coerce(cls, value: dict, section: str = "") -> dict:
+    """Check each value against its field's type, naming ``section.key``; YAML reads ``1e-4`` as a string,
+    so strings become floats where the field is a float."""
     out = dict(value)
     for f in dataclasses.fields(cls):
-        if f.name in out and isinstance(out[f.name], str) and "float" in str(f.type):
-            try:
-                out[f.name] = float(out[f.name])
-            except ValueError:
-                raise InputError(f"{cls.__name__}.{f.name} must be a number, got {out[f.name]!r}") from None
+        if f.name in out:
+            out[f.name] = _typed(out[f.name], str(f.type), f"{section or cls.__name__}.{f.name}")
     return out
+
+
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "tuple[int, ...]": "a list of integers"}
+
+
+def _typed(v, annotation: str, where: str):
+    optional = annotation.endswith(" | None")
+    kind = annotation.removesuffix(" | None")
+    if v is None and optional:
+        return v
+    if kind == "float" and isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            pass
+    ok = {
+        "str": lambda: isinstance(v, str),
+        "int": lambda: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+        "bool": lambda: isinstance(v, bool),
+        "tuple[int, ...]": lambda: isinstance(v, (list, tuple)) and all(type(i) is int for i in v),
+    }.get(kind)
+    if ok is not None and not ok():
+        raise InputError(f"{where} must be {_TYPE_NAMES[kind]}{' or null' if optional else ''}, got {v!r}")
+    if kind == "tuple[int, ...]":
+        return tuple(v)
+    return float(v) if kind == "float" and v is not None else v
 
 
 def _section_class(name: str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 from dataclasses import asdict, dataclass, field, replace
 
@@ -18,6 +19,7 @@ from tsmap.bands import SPECTRAL_NAMES
 from tsmap.composite import CompositeSpec
 from tsmap.errors import DataError, InputError
 from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from tsmap.userfiles import read_text
 
 from .classes import BIOREGION, COUNTRY, CROPS, EUNIS, LAND_COVER, LAND_USE, MISSING, TASKS
 from .ground import GroundEmbeddings, encode_photos, load_embedding_file
@@ -87,7 +89,7 @@ def prepare(
     if len(split_fractions) != 3 or min(split_fractions) < 0 or abs(sum(split_fractions) - 1) > 1e-6:
         raise InputError(f"split fractions {split_fractions} must be three non-negative numbers summing to 1")
     if os.path.exists(out) and not overwrite:
-        raise InputError(f"training store {out!r} already exists; remove it or choose another --out")
+        raise InputError(f"training store {out!r} already exists; pass --overwrite to replace it or use another --out")
     labels = _read_label_csv(labels_csv) if labels_csv else {}
     splits = _read_split_csv(split_csv) if split_csv else None
     ground = load_embedding_file(embeddings) if embeddings else _photo_embeddings(sen4map, photos, clip_model, clip_pretrained)
@@ -187,7 +189,7 @@ def _strip(pid: str) -> str:
 def _read_label_csv(path: str) -> dict[str, dict]:
     if not os.path.exists(path):
         raise InputError(f"labels file {path!r} does not exist; give the Sen4Map label table (CSV)")
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path, kind="labels file"), newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "im_id" not in reader.fieldnames:
             raise InputError(f"labels file {path!r} needs an 'im_id' column (the authors' Sen4Map label table)")
@@ -198,7 +200,7 @@ def _read_split_csv(path: str) -> dict[str, str]:
     if not os.path.exists(path):
         raise InputError(f"split file {path!r} does not exist; give a CSV with columns point_id,split")
     out = {}
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path, kind="split file"), newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"point_id", "split"} <= set(reader.fieldnames):
             raise InputError(f"split file {path!r} needs columns point_id,split")

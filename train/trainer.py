@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from tsmap.composite import CompositeSpec
+from tsmap.encode import check_device
 from tsmap.errors import InputError, ModelError
 from tsmap.model import build_encoder
 from tsmap.preprocess import Preprocessing
@@ -132,7 +133,8 @@ def train(config: TrainConfig, *, resume: str | bool = False, samples: Samples |
 
 
 def _train(cfg: TrainConfig, resume, samples, stop_after, progress=False) -> TrainResult:
-    os.makedirs(cfg.run.out, exist_ok=True)
+    if os.path.exists(cfg.run.out) and not os.path.isdir(cfg.run.out):
+        raise InputError(f"run.out {cfg.run.out!r} is a file; give a folder for the run's checkpoints and model")
     device = _device(cfg.run.device)
     if samples is None:
         samples = read_store(cfg.data.store, split=cfg.data.split, patch=cfg.data.patch)
@@ -158,6 +160,7 @@ def _train(cfg: TrainConfig, resume, samples, stop_after, progress=False) -> Tra
         start, losses = _load_state(resume if isinstance(resume, str) else os.path.join(cfg.run.out, LAST_STATE),
                                     cfg, objective, optimizer, device)
     amp = _autocast(cfg.run.amp, device)
+    os.makedirs(cfg.run.out, exist_ok=True)  # only now: a start that fails on its inputs leaves no empty run folder
     end = min(total, stop_after) if stop_after is not None else total
     state_path = os.path.join(cfg.run.out, LAST_STATE)
     sampler = _Sampler(n, batch, cfg.run.seed)
@@ -263,8 +266,7 @@ def _optimizer(objective: CrossViewObjective, cfg: TrainConfig) -> torch.optim.O
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"run.device {name!r} but no CUDA device is available; use auto or cpu")
+    check_device(name, option="run.device")
     return torch.device(name)
 
 
