@@ -148,14 +148,18 @@ def test_garbage_that_decodes_silently_is_flagged_in_ledger_provenance_and_a_war
         assert json.load(f)["properties"]["tsmap:implausible_observations"] == {"r0000c0000": n}  # typed in the item
 
 
-def test_garbage_the_decoder_notices_fails_the_tile_and_writes_no_map(scene, tmp_path):
-    _corrupt(_asset(scene, "B04"), want="error")
+def test_garbage_the_decoder_notices_is_never_data_the_asset_is_left_out_and_recorded(scene, tmp_path):
+    """A decode error is a read error: the damaged asset is left out (faults' rule: it costs that acquisition's
+    band) and recorded in the ledger and the outputs' skipped_assets, not read as data."""
+    cog = _asset(scene, "B04")
+    _corrupt(cog, want="error")
     out = tmp_path / "map.tif"
-    with pytest.raises(DataError, match="could not be read.*no map was written"):
-        predict_scene(scene, out, tile=64, retry=RetryPolicy(attempts=2, backoff_s=0))
-    ledger = Ledger.load(f"{out}.ledger.jsonl")
-    assert ledger.tiles_with(FAILED) == ["r0000c0000"] and "B04.tif" in ledger.errors["r0000c0000"]
-    assert not out.exists()
+    result = predict_scene(scene, out, tile=128, retry=RetryPolicy(attempts=2, backoff_s=0))
+    item = os.path.basename(os.path.dirname(cog))
+    (skipped,) = result.summary.skipped
+    assert (skipped["item"], skipped["band"]) == (item, "B04") and "Read failed" in skipped["error"]
+    with rasterio.open(out) as f:
+        assert [(a["item"], a["band"]) for a in json.loads(f.tags()["skipped_assets"])] == [(item, "B04")]
 
 
 def test_a_tile_dominated_by_impossible_values_fails_like_an_unreadable_one(scene, tmp_path):
