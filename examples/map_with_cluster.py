@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> dict:
     from distributed import Client, LocalCluster
 
     import tsmap
-    from tsmap.search_text import search_text
+    from tsmap.retrieval import search_text
     from tsmap.synthetic import make_scene
 
     os.makedirs(args.out, exist_ok=True)

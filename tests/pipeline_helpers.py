@@ -7,7 +7,7 @@ import rasterio
 
 from tsmap.encoder_spec import EncoderSpec
 from tsmap.model import EncoderConfig
-from tsmap.search import Query
+from tsmap.catalog import Query
 
 #: A small seeded encoder whose embeddings have the text tower's width (512), so prompts score.
 SMALL = EncoderSpec(config=EncoderConfig(dim=32, depth=1, heads=4, mlp_dim=16, out_dim=512), seed=0, device="cpu")

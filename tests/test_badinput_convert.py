@@ -7,7 +7,7 @@ import pytest
 from tsmap.checkpoint_format import save_checkpoint
 from tsmap.cli import main
 from tsmap.model import EncoderConfig, build_encoder
-from tsmap.preprocess import AUTHORS
+from tsmap.specs import AUTHORS
 
 from .badinput import Case, run_case, write
 

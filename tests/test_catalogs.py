@@ -21,8 +21,8 @@ from tsmap.errors import DataError
 from tsmap.geo import BBox, Grid
 from tsmap.items import acquisition, mgrs_tile, prepare_item
 from tsmap.load import load_cube
-from tsmap.preprocess import Preprocessing
-from tsmap.search import Query, search
+from tsmap.specs import Preprocessing
+from tsmap.catalog import Query, search
 from tsmap.tasks import tile_items
 from tsmap.tiles import tile_grid
 

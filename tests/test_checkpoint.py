@@ -17,7 +17,7 @@ from tsmap.checkpoint_format import metadata_sha256, read_checkpoint, read_metad
 from tsmap.encoder_spec import EncoderSpec
 from tsmap.errors import InputError, ModelError
 from tsmap.model import EncoderConfig, build_encoder
-from tsmap.preprocess import AUTHORS, Preprocessing
+from tsmap.specs import AUTHORS, Preprocessing
 from tsmap.text_model import AUTHORS_TEXT_MODEL
 
 SMALL = EncoderConfig(dim=64, depth=2, heads=8, mlp_dim=32, out_dim=16)

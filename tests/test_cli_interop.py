@@ -89,7 +89,7 @@ def test_info_describes_maps_stores_and_checkpoints(demo_scene, tmp_path):
     import tsmap
     from tsmap.checkpoint_format import save_checkpoint
     from tsmap.model import EncoderConfig, build_encoder
-    from tsmap.preprocess import AUTHORS
+    from tsmap.specs import AUTHORS
 
     res = tsmap.predict(prompts="land-cover", out=tmp_path / "m.tif", query=tsmap.Query.for_year(demo_scene.grid.lonlat_bbox(), 2023),
                         grid=demo_scene.grid, stac=demo_scene.catalog, encoder=SMALL, clip_pretrained="none", tile=32,

@@ -6,7 +6,8 @@ import pytest
 import xarray as xr
 
 from tsmap.bands import ALL_BANDS
-from tsmap.composite import CLEAN_SCL, CompositeSpec, composite, mask_clouds
+from tsmap.composite import composite, mask_clouds
+from tsmap.specs import CLEAN_SCL, CompositeSpec
 from tsmap.errors import InputError
 
 

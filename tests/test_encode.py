@@ -6,7 +6,7 @@ import xarray as xr
 from tsmap.encode import PixelEncoder, bf16_supported, embed
 from tsmap.errors import InputError
 from tsmap.model import EncoderConfig, build_encoder
-from tsmap.preprocess import AUTHORS, authors_spec
+from tsmap.specs import AUTHORS, authors_spec
 
 from .conftest import shared_path
 

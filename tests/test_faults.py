@@ -27,7 +27,7 @@ from tsmap.errors import DataError, InputError, Interrupted
 from tsmap.ledger import DONE, FAILED, MISSING, Ledger
 from tsmap.lock import OutputLock, OutputLocked
 from tsmap.retry import RetryPolicy
-from tsmap.search import search
+from tsmap.catalog import search
 from tsmap.space import DiskFull
 from tsmap.store import RasterStore
 
@@ -507,7 +507,7 @@ def cli(demo_scene, tmp_path_factory):
     from tsmap.checkpoint_format import save_checkpoint
     from tsmap.cli import main
     from tsmap.model import build_encoder
-    from tsmap.preprocess import AUTHORS
+    from tsmap.specs import AUTHORS
 
     root = tmp_path_factory.mktemp("cli")
     ckpt = root / "small.safetensors"

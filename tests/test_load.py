@@ -11,7 +11,7 @@ from tsmap.bands import ALL_BANDS, ALL_NAMES
 from tsmap.errors import DataError
 from tsmap.geo import BBox, Grid
 from tsmap.load import chunk_bytes, load_cube
-from tsmap.search import Query, search
+from tsmap.catalog import Query, search
 
 from .conftest import shared_path
 from .stac_factory import lonlat_box_in, make_item

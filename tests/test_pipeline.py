@@ -139,7 +139,7 @@ def test_scenicness_in_one_pass_and_from_the_store_agree(demo_scene, tmp_path):
 
 
 def test_the_unknown_rule_of_the_prompt_set_reaches_the_map(demo_scene, tmp_path):
-    from tsmap.score import CLASS_UNKNOWN
+    from tsmap.zeroshot import CLASS_UNKNOWN
 
     (tmp_path / "u.yaml").write_text("classes:\n  - name: a\n  - name: b\nunknown:\n  min_probability: 0.99\n")
     res = predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(tmp_path / "u.yaml"))

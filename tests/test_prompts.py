@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from tsmap.cli import main
 from tsmap.errors import InputError
 from tsmap.prompts import bundled, load_prompts, parse_prompts
-from tsmap.score import UnknownRule
+from tsmap.zeroshot import UnknownRule
 
 from .conftest import shared_path
 

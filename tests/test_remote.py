@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tsmap.geo import BBox, Grid
 from tsmap.retry import RetryPolicy
-from tsmap.search import Query, search
+from tsmap.catalog import Query, search
 
 from .http_faults import max_in_flight
 from .pipeline_helpers import SMALL, same_maps

@@ -18,7 +18,7 @@ from tsmap.errors import DataError
 from tsmap.geo import Grid
 from tsmap.ledger import DONE, FAILED, MISSING, Ledger
 from tsmap.retry import RetryPolicy, is_read_error, with_retries
-from tsmap.search import search
+from tsmap.catalog import search
 
 from .pipeline_helpers import TILE, predict_scene, read, same_maps, scene_query
 

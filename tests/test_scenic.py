@@ -6,11 +6,11 @@ import xarray as xr
 
 from tsmap.errors import InputError
 from tsmap.scenic import PAPER_MIN_PROMPTS, ScenicPrompts, bundled_scenic, load_scenic, parse_scenic, read_rated_csv, scenicness
-from tsmap.score import l2_normalise
+from tsmap.zeroshot import l2_normalise
 from tsmap.text import encode_texts
 
 from .conftest import shared_path
-from .test_score import lvis_embeddings
+from .test_zeroshot import lvis_embeddings
 
 
 def rated_csv():

@@ -7,7 +7,7 @@ import pytest
 import tsmap.text as text
 from tsmap.errors import ModelError
 from tsmap.prompts import parse_prompts
-from tsmap.score import ensemble
+from tsmap.zeroshot import ensemble
 from tsmap.text import DEFAULT_MODEL, DEFAULT_PRETRAINED, default_cache_dir, embed_prompts, encode_texts, model_id, provenance
 
 
@@ -138,7 +138,7 @@ def test_every_default_that_pairs_openai_weights_uses_the_quickgelu_tower():
 
     from tsmap.checkpoint import load_checkpoint
     from tsmap.cli import main
-    from tsmap.scoring import ClassScorer, ScenicScorer, class_embeddings
+    from tsmap.scorers import ClassScorer, ScenicScorer, class_embeddings
     from tsmap_train.cli import cli as train_cli
     from tsmap_train.config import TextConfig
     from tsmap_train.evaluate import EvalSpec

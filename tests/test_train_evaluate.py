@@ -9,8 +9,8 @@ from scipy import stats
 
 from tsmap.errors import InputError
 from tsmap.model import EncoderConfig
-from tsmap.scoring import class_embeddings
-from tsmap.preprocess import SEN4MAP_HI, SEN4MAP_LO
+from tsmap.scorers import class_embeddings
+from tsmap.specs import SEN4MAP_HI, SEN4MAP_LO
 from tsmap.prompts import PromptClass, PromptSet
 from tsmap.text import encode_texts
 from tsmap_train.classes import LAND_COVER
@@ -94,7 +94,7 @@ def test_zero_shot_and_retrieval(names_emb, tmp_path):
 def test_template_kind_is_the_papers_single_template_and_the_ensemble_is_separate(names_emb):
     """The oracle returns the text embedding of "a centered satellite image of {class}": top-1 is 1.0
     with the paper's template, and the 7-template ensemble is another, opt-in kind."""
-    from tsmap.score import ensemble
+    from tsmap.zeroshot import ensemble
 
     from tsmap_train.evaluate import PAPER_TEMPLATE, TEMPLATES
 

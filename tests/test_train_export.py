@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from tsmap.checkpoint import load_checkpoint, load_encoder
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.errors import ModelError
 from tsmap.model import EncoderConfig, build_encoder
-from tsmap.preprocess import Preprocessing
+from tsmap.specs import Preprocessing
 from tsmap_train.export import MODEL_FILE, load_model, save_model
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.errors import InputError
 from tsmap_train.classes import CROPS, LAND_COVER
 from tsmap_train.prepare import prepare

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.errors import DataError
 from tsmap_train.sen4map import acquisition_date, composite_series, point_ids, read_points
 from tsmap_train.testing import point_series, write_sen4map

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.synthetic import CLASSES
 from tsmap_train.synthetic import CrossViewSpec, make_crossview
 

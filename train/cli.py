@@ -34,7 +34,7 @@ from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 def prepare_command(sen4map, out, embeddings, photos, labels_csv, split_csv, split_fractions, patch, rule, seed,
                     clip_model, clip_pretrained, overwrite):
     """Build a training store from Sen4Map HDF5 files and LUCAS ground embeddings."""
-    from tsmap.composite import CompositeSpec
+    from tsmap.specs import CompositeSpec
 
     from .prepare import prepare
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from tsmap.errors import InputError
-from tsmap.preprocess import Preprocessing
+from tsmap.specs import Preprocessing
 from tsmap.prompts import PromptClass, PromptSet, bundled, load_prompts
 from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 

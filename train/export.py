@@ -12,7 +12,7 @@ import torch
 
 from tsmap.checkpoint import load_encoder
 from tsmap.checkpoint_format import save_checkpoint
-from tsmap.preprocess import Preprocessing
+from tsmap.specs import Preprocessing
 from tsmap.text import model_id
 
 #: File name of the exported model inside a training run folder.

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from tsmap.bands import SPECTRAL_NAMES
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.errors import DataError, InputError
 from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from tsmap.userfiles import read_text

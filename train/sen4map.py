@@ -19,7 +19,8 @@ import numpy as np
 import xarray as xr
 
 from tsmap.bands import BAND, SCL, SPECTRAL_NAMES, TIME
-from tsmap.composite import CompositeSpec, composite
+from tsmap.composite import composite
+from tsmap.specs import CompositeSpec
 from tsmap.errors import DataError, InputError
 
 #: Sen4Map dataset names, in tsmap's band order (B02..B12).

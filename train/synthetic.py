@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tsmap.bands import SPECTRAL_NAMES
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.synthetic import CLASSES, YEAR, class_spectrum
 from tsmap.text_model import DEFAULT_MODEL
 
@@ -149,7 +149,7 @@ def _ground(centres: np.ndarray, spec: CrossViewSpec, rng) -> tuple[np.ndarray, 
 def demo_anchors(classes: tuple[str, ...] = tuple(CLASSES), *, prompts: str = "land-cover",
                  clip_model: str = DEFAULT_MODEL, clip_pretrained: str = "none") -> np.ndarray:
     """Text embeddings (K, D) of the demo classes from the ``prompts`` set, as ``tsmap predict`` scores them."""
-    from tsmap.scoring import class_embeddings
+    from tsmap.scorers import class_embeddings
     from tsmap.prompts import load_prompts
 
     prompt_set = load_prompts(prompts)

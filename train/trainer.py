@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.encode import check_device
 from tsmap.errors import InputError, ModelError
 from tsmap.model import build_encoder
-from tsmap.preprocess import Preprocessing
+from tsmap.specs import Preprocessing
 
 from .augment import augment
 from .config import TrainConfig, config_from_dict

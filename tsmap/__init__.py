@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 #: Public name -> the module that defines it.
 _EXPORTS = {
     "load_encoder": "checkpoint",
-    "CompositeSpec": "composite", "composite": "composite", "mask_clouds": "composite",
+    "CompositeSpec": "specs", "composite": "composite", "mask_clouds": "composite",
     "PixelEncoder": "encode", "embed": "encode",
     "DataError": "errors", "InputError": "errors", "ModelError": "errors", "TsmapError": "errors",
     "BBox": "geo", "Grid": "geo",
@@ -28,13 +28,13 @@ _EXPORTS = {
     "EncoderSpec": "encoder_spec",
     "classify_embeddings": "pipeline", "embed_area": "pipeline", "predict": "pipeline", "scenic_embeddings": "pipeline",
     "MapResult": "pipeline", "EmbedResult": "pipeline", "open_map": "results",
-    "class_embeddings": "scoring",
+    "class_embeddings": "scorers",
     "RetryPolicy": "retry",
     "open_embeddings": "store",
-    "AUTHORS": "preprocess", "Preprocessing": "preprocess",
+    "AUTHORS": "specs", "Preprocessing": "specs",
     "PromptSet": "prompts", "load_prompts": "prompts",
-    "classify": "score", "ensemble": "score",
-    "Query": "search", "search": "search",
+    "classify": "zeroshot", "ensemble": "zeroshot",
+    "Query": "catalog", "search": "catalog",
     "write_cog": "write",
 }  # fmt: skip
 

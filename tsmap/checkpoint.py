@@ -37,7 +37,7 @@ from .checkpoint_format import (
 )
 from .errors import InputError, ModelError, plain_message
 from .model import EncoderConfig, TimeSenCLIPEncoder, build_encoder
-from .preprocess import AUTHORS, Preprocessing, authors_spec
+from .specs import AUTHORS, Preprocessing, authors_spec
 from .text_model import AUTHORS_TEXT_MODEL
 
 __all__ = ["AUTHORS_HF", "Checkpoint", "convert_checkpoint", "load_checkpoint", "load_encoder", "load_strict"]

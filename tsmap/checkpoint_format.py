@@ -35,7 +35,7 @@ import torch
 
 from .errors import ModelError
 from .model import EncoderConfig, TimeSenCLIPEncoder
-from .preprocess import Preprocessing
+from .specs import Preprocessing
 
 log = logging.getLogger("tsmap")
 

@@ -147,7 +147,7 @@ def _source_kwargs(o: dict) -> dict:
     from .errors import InputError
     from .geo import MAX_AOI_KM2, BBox, Grid, check_area
     from .retry import RetryPolicy
-    from .search import EARTH_SEARCH, Query
+    from .catalog import EARTH_SEARCH, Query
 
     aoi = _aoi(o)
     box = aoi.bbox if aoi is not None else BBox.parse(o["bbox"])

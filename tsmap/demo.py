@@ -18,7 +18,7 @@ from .encoder_spec import EncoderSpec
 from .errors import InputError
 from .synthetic import DemoScene, make_scene
 from .pipeline import MapResult, predict
-from .search import Query
+from .catalog import Query
 
 log = logging.getLogger("tsmap")
 

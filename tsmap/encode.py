@@ -14,7 +14,7 @@ from .checkpoint_format import weights_sha256
 from .errors import InputError
 from .georef import keep_crs
 from .patches import PATCH_X, PATCH_Y, neighbourhoods
-from .preprocess import AUTHORS, Preprocessing
+from .specs import AUTHORS, Preprocessing
 
 #: Pixels per forward. On CPU ~128 keep the intermediates in cache and under glibc's
 #: mmap threshold (larger batches are slower). On an H200, 4096 was the fastest of 4096-262144

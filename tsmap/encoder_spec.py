@@ -82,7 +82,7 @@ class EncoderSpec:
     def _load_model(self):
         from .checkpoint import load_encoder
         from .model import build_encoder
-        from .preprocess import AUTHORS
+        from .specs import AUTHORS
 
         if self.checkpoint is None:
             return build_encoder(self.config, seed=self.seed), AUTHORS

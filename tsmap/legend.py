@@ -3,8 +3,8 @@
 One :class:`Legend` gives the GDAL colour table and category names (QGIS shows them), the CF
 ``flag_values``/``flag_meanings`` attributes of an xarray class map, the STAC classification
 classes and the entries a plot or quicklook draws. Besides the classes 0..K-1 a class map has two
-reserved values: :data:`~tsmap.score.CLASS_UNKNOWN` (254, "none of these") and
-:data:`~tsmap.score.CLASS_NODATA` (255).
+reserved values: :data:`~tsmap.zeroshot.CLASS_UNKNOWN` (254, "none of these") and
+:data:`~tsmap.zeroshot.CLASS_NODATA` (255).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from .bands import ALL_NAMES, BAND, SCL, TIME
-from .composite import RULE_MASKS
+from .specs import RULE_MASKS
 from .errors import DataError, InputError
 from .gdal_config import gdal_env
 from .geo import Grid

@@ -27,8 +27,8 @@ from .prompts import PromptSet, load_prompts
 from .retry import RetryPolicy
 from .runner import RunSummary
 from .scenic import ScenicPrompts
-from .scoring import ClassScorer, ScenicScorer, stem_of
-from .search import EARTH_SEARCH, Query
+from .scorers import ClassScorer, ScenicScorer, stem_of
+from .catalog import EARTH_SEARCH, Query
 from .source import open_source
 from .stac_item import typed_value
 from .store import RasterStore

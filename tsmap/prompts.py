@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from .errors import InputError
-from .score import ENSEMBLING, UnknownRule
+from .zeroshot import ENSEMBLING, UnknownRule
 from .userfiles import load_yaml, read_text
 
 #: Suffix of bundled scenicness sets (see :mod:`tsmap.scenic`); they are not class prompt sets.

@@ -29,7 +29,7 @@ from .georef import keep_crs
 from .bands import EMBED
 from .errors import InputError
 from .prompts import SCENIC_SUFFIX, check_length, read_document
-from .score import LOGIT_SCALE, l2_normalise
+from .zeroshot import LOGIT_SCALE, l2_normalise
 from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, encode_texts, model_id
 from .userfiles import read_text
 

@@ -13,7 +13,7 @@ from .errors import InputError
 from .geo import Grid
 from .items import band_assets, check_href, prepare_item
 from .retry import RetryPolicy
-from .search import EARTH_SEARCH, SOURCES, Query, search
+from .catalog import EARTH_SEARCH, SOURCES, Query, search
 from .tasks import Imagery
 
 log = logging.getLogger("tsmap")

@@ -25,7 +25,7 @@ FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|File too la
 #: Overviews add at most a third to a COG (each level is a quarter of the one above).
 OVERVIEWS = 4 / 3
 #: dtypes of the layers ``predict`` writes for a prompt set (class, score, probability, margin), for the
-#: dry-run estimate, which does not load the text model to ask :class:`~tsmap.scoring.ClassScorer`.
+#: dry-run estimate, which does not load the text model to ask :class:`~tsmap.scorers.ClassScorer`.
 CLASS_LAYERS = ("uint8", "float32", "float32", "float32")
 
 

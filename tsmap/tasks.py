@@ -27,7 +27,7 @@ from .errors import DataError
 from .gdal_config import read_pool
 from .geo import Grid, intersects
 from .plausibility import check_tile, screen
-from .preprocess import Preprocessing
+from .specs import Preprocessing
 from .retry import ReadFailure, RetryPolicy, read_leaving_out
 from .store import RasterStore, dequantise, quantise, read_tile, write_embeddings
 from .tiles import Tile

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import ModelError
 from .legend import Legend
 from .prompts import PromptSet
-from .score import ClassEmbeddings
+from .zeroshot import ClassEmbeddings
 from .text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_id
 
 log = logging.getLogger("tsmap")

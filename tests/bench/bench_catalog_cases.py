@@ -28,7 +28,7 @@ def cases(tmp: str) -> dict:
     from tests.pipeline_helpers import SMALL
     from tsmap.geo import BBox, Grid
     from tsmap.load import load_cube
-    from tsmap.search import Query, search
+    from tsmap.catalog import Query, search
 
     pc = {f["properties"]["s2:mgrs_tile"]: f for f in rc.real_features(rc.PC)}
     es = {f["id"].split("_")[1]: f for f in rc.real_features(rc.ES)}

@@ -43,9 +43,10 @@ def child(catalog: str, chunk: int, rule: str) -> dict:
     import dask.array as da
     import numpy as np
 
-    from tsmap.composite import CompositeSpec, composite
+    from tsmap.composite import composite
+    from tsmap.specs import CompositeSpec
     from tsmap.load import chunk_bytes, load_cube
-    from tsmap.search import Query, search
+    from tsmap.catalog import Query, search
     from tsmap.synthetic import YEAR
 
     import pystac
@@ -98,7 +99,8 @@ def kernel_px_per_s(times: int = 24, side: int = 256, rule: str = "clean", repea
     import xarray as xr
 
     from tsmap.bands import ALL_NAMES
-    from tsmap.composite import CompositeSpec, composite
+    from tsmap.composite import composite
+    from tsmap.specs import CompositeSpec
 
     rng = np.random.default_rng(0)
     data = rng.uniform(100, 5000, size=(times, 11, side, side)).astype(np.float32)

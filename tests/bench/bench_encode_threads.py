@@ -28,7 +28,7 @@ def main(argv=None) -> dict:
 
     from tsmap.encode import PixelEncoder, bf16_supported
     from tsmap.model import EncoderConfig, build_encoder
-    from tsmap.preprocess import AUTHORS
+    from tsmap.specs import AUTHORS
     from tsmap.tasks import ENCODE_PIECE, _cores, encode_tile
 
     cores = os.cpu_count() or 1

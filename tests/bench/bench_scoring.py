@@ -30,8 +30,8 @@ def best_of(fn, repeat: int) -> float:
 def main(argv=None) -> None:
     from tsmap.prompts import load_prompts
     from tsmap.scenic import ScenicPrompts, scenic_block, _weights
-    from tsmap.score import ClassEmbeddings, UnknownRule, l2_normalise, score_block
-    from tsmap.search_text import search_text
+    from tsmap.zeroshot import ClassEmbeddings, UnknownRule, l2_normalise, score_block
+    from tsmap.retrieval import search_text
     from tsmap.geo import Grid
     from tsmap.text import embed_prompts
 

@@ -63,8 +63,8 @@ def _sweep(label: str, local, catalog: str, day: str, boxes: list, tile: int) ->
     from tests.pipeline_helpers import SMALL
     from tests.real_catalog import reference
     from tsmap.geo import BBox, Grid
-    from tsmap.preprocess import Preprocessing
-    from tsmap.search import Query, search
+    from tsmap.specs import Preprocessing
+    from tsmap.catalog import Query, search
     from tsmap.tasks import Imagery, TileTask
     from tsmap.tiles import tile_grid
 

@@ -50,7 +50,7 @@ class Env:
     def __init__(self, work: str) -> None:
         from tsmap.checkpoint_format import save_checkpoint
         from tsmap.model import EncoderConfig, build_encoder
-        from tsmap.preprocess import AUTHORS
+        from tsmap.specs import AUTHORS
         from tsmap.synthetic import make_scene
 
         self.work = work

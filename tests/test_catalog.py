@@ -4,7 +4,7 @@ import pytest
 
 from tsmap.errors import DataError, InputError
 from tsmap.geo import BBox
-from tsmap.search import Query, search
+from tsmap.catalog import Query, search
 
 
 def test_static_catalog_search_filters(demo_scene):
@@ -86,7 +86,7 @@ def test_search_real_item_collections_offline():
 def test_catalog_folder_and_source_names(demo_scene, tmp_path):
     import os
 
-    from tsmap.search import SOURCES, is_static
+    from tsmap.catalog import SOURCES, is_static
 
     box = demo_scene.grid.lonlat_bbox()
     folder = os.path.dirname(demo_scene.catalog)

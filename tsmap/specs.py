@@ -1,5 +1,8 @@
 """The preprocessing spec: everything that turns imagery into the numbers a checkpoint expects.
 
+Plain frozen data types (:class:`CompositeSpec`, :class:`Preprocessing`) that import nothing heavy
+(no xarray), so configs, checkpoints and the trainer can use them without the data layer.
+
 A checkpoint carries one of these, so the data layer takes it as a parameter instead of
 hard-coding a rule. :data:`AUTHORS` is the spec of the published TimeSenCLIP weights.
 """
@@ -11,8 +14,57 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from .bands import SPECTRAL_NAMES
-from .composite import CompositeSpec
 from .errors import InputError
+
+#: Scene classification layer classes (Sen2Cor).
+SCL_CLASSES = {
+    0: "no data", 1: "saturated or defective", 2: "dark area", 3: "cloud shadow", 4: "vegetation",
+    5: "not vegetated", 6: "water", 7: "unclassified", 8: "cloud medium probability",
+    9: "cloud high probability", 10: "thin cirrus", 11: "snow or ice",
+}  # fmt: skip
+SNOW_SCL = 11
+#: Default masked classes of each rule.
+RULE_MASKS = {"clean": (0, 1, 3, 8, 9, 10, 11), "authors": (9, 10, 11)}
+RULES = tuple(RULE_MASKS)
+FILLS = ("none", "year-median")
+#: SCL classes kept by the default clean rule (dark area, vegetation, not vegetated, water, unclassified).
+CLEAN_SCL = frozenset(SCL_CLASSES) - frozenset(RULE_MASKS["clean"])
+
+
+@dataclass(frozen=True)
+class CompositeSpec:
+    """How to turn a stack of acquisitions into the model's input time steps."""
+
+    rule: str = "clean"  #: cloud rule, one of :data:`RULES`
+    periods: int = 12  #: 12 monthly, 4 quarterly or 1 annual composites
+    keep_snow: bool = False  #: treat SCL 11 (snow/ice) as clear even if the rule masks it
+    mask_classes: tuple[int, ...] | None = None  #: SCL classes to mask; None = the rule's default
+    fill: str | None = None  #: "none" or "year-median" for empty periods; None = the rule's default
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise InputError(f"unknown cloud rule {self.rule!r}; choose one of {', '.join(RULES)}")
+        if self.periods not in (1, 4, 12):
+            raise InputError(f"periods must be 12 (monthly), 4 (quarterly) or 1 (annual), got {self.periods}")
+        if self.fill is not None and self.fill not in FILLS:
+            raise InputError(f"unknown fill {self.fill!r}; choose one of {', '.join(FILLS)}")
+        if self.mask_classes is not None:
+            classes = tuple(sorted({int(c) for c in self.mask_classes}))
+            if not set(classes) <= set(SCL_CLASSES):
+                raise InputError(f"mask classes {list(self.mask_classes)} must be SCL classes 0..11")
+            object.__setattr__(self, "mask_classes", classes)
+
+    @property
+    def masked(self) -> tuple[int, ...]:
+        """The SCL classes this spec masks."""
+        classes = set(RULE_MASKS[self.rule] if self.mask_classes is None else self.mask_classes)
+        return tuple(sorted(classes - ({SNOW_SCL} if self.keep_snow else set())))
+
+    @property
+    def fills(self) -> bool:
+        """Whether empty periods take the median of the whole year."""
+        return (self.fill or ("year-median" if self.rule == "authors" else "none")) == "year-median"
+
 
 #: Sen4Map per-band low/high quantiles the authors normalise with (band order B02..B12).
 SEN4MAP_LO = (67.0, 122.0, 93.27, 158.5, 160.77, 174.27, 162.27, 149.0, 84.5, 66.27)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tsmap.composite import CompositeSpec
+from tsmap.specs import CompositeSpec
 from tsmap.errors import InputError
-from tsmap.preprocess import AUTHORS, SEN4MAP_LO, Preprocessing, authors_spec
+from tsmap.specs import AUTHORS, SEN4MAP_LO, Preprocessing, authors_spec
 
 
 def test_normalisation_rule():

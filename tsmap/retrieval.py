@@ -2,7 +2,7 @@
 
 The TimeSenCLIP paper's text-to-image retrieval (its Figure 6) on a map: "olive groves on dry
 terraced hills" -> the N most similar pixels with their cosine score. (STAC search is
-:mod:`tsmap.search`.)
+:mod:`tsmap.catalog`.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import xarray as xr
 from .bands import EMBED, X, Y
 from .errors import InputError
 from .geo import Grid
-from .score import l2_normalise
+from .zeroshot import l2_normalise
 from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, encode_texts, model_id
 
 

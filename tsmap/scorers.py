@@ -2,7 +2,7 @@
 
 A scorer is a small picklable object shipped to every worker: ``scorer(emb)`` with ``emb`` the
 dequantised float32 embeddings (embed, y, x) of one tile returns ``{layer name: (y, x) array}``.
-:class:`ClassScorer` wraps :func:`tsmap.score.classify` and writes whatever layers it returns:
+:class:`ClassScorer` wraps :func:`tsmap.zeroshot.classify` and writes whatever layers it returns:
 ``class`` to the class COG, every other layer (top-1 score, probability, margin) as one band of
 the confidence COG. :class:`ScenicScorer` wraps :func:`tsmap.scenic.scenicness`.
 """
@@ -20,7 +20,7 @@ from .bands import EMBED, X, Y
 from .prompts import PromptSet
 from .scenic import ScenicPrompts, load_scenic, scenicness
 from .legend import Legend
-from .score import CLASS_NODATA, ClassEmbeddings, classify
+from .zeroshot import CLASS_NODATA, ClassEmbeddings, classify
 from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, embed_prompts, encode_texts, model_id
 from .write import Product
 

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from tsmap.errors import InputError
-from tsmap.score import (
+from tsmap.zeroshot import (
     CLASS_NODATA,
     CLASS_UNKNOWN,
     ClassEmbeddings,

@@ -7,8 +7,8 @@ from rasterio.warp import transform
 
 from tsmap.errors import InputError
 from tsmap.geo import Grid
-from tsmap.score import l2_normalise
-from tsmap.search_text import search_text
+from tsmap.zeroshot import l2_normalise
+from tsmap.retrieval import search_text
 from tsmap.text import encode_texts
 
 GRID = Grid(epsg=32632, bounds=(500000.0, 5000000.0, 500080.0, 5000060.0), resolution=10.0)  # 6 x 8 px
