@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 
-from tsmap.encoder_spec import EncoderSpec
+from tsmap.encode import EncoderSpec
 from tsmap.model import EncoderConfig
 from tsmap.catalog import Query
 

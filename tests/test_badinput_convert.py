@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsmap.checkpoint_format import save_checkpoint
+from tsmap.checkpoint import save_checkpoint
 from tsmap.cli import main
 from tsmap.model import EncoderConfig, build_encoder
 from tsmap.specs import AUTHORS

@@ -4,7 +4,7 @@ import numpy as np
 
 from tsmap.batching import SharedBatches
 from tsmap.encode import PixelEncoder
-from tsmap.encoder_spec import EncoderSpec
+from tsmap.encode import EncoderSpec
 from tsmap.model import EncoderConfig, build_encoder
 
 SMALL = EncoderConfig(dim=32, depth=1, heads=4, mlp_dim=16, out_dim=8)

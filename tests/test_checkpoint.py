@@ -13,8 +13,8 @@ from safetensors.torch import load_file, save_file
 
 from tsmap import checkpoint as ckpt_mod
 from tsmap.checkpoint import AUTHORS_HF, convert_checkpoint, load_authors_checkpoint, load_checkpoint, load_encoder, parse_hf
-from tsmap.checkpoint_format import metadata_sha256, read_checkpoint, read_metadata, save_checkpoint, weights_sha256
-from tsmap.encoder_spec import EncoderSpec
+from tsmap.checkpoint import metadata_sha256, read_checkpoint, read_metadata, save_checkpoint, weights_sha256
+from tsmap.encode import EncoderSpec
 from tsmap.errors import InputError, ModelError
 from tsmap.model import EncoderConfig, build_encoder
 from tsmap.specs import AUTHORS, Preprocessing

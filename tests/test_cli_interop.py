@@ -87,7 +87,7 @@ def test_crs_as_wkt_and_resolution(demo_scene, tmp_path):
 
 def test_info_describes_maps_stores_and_checkpoints(demo_scene, tmp_path):
     import tsmap
-    from tsmap.checkpoint_format import save_checkpoint
+    from tsmap.checkpoint import save_checkpoint
     from tsmap.model import EncoderConfig, build_encoder
     from tsmap.specs import AUTHORS
 

@@ -504,7 +504,7 @@ def cli(demo_scene, tmp_path_factory):
     """Arguments of a CLI run on the demo scene with a small checkpoint, and a reference run of them."""
     from click.testing import CliRunner
 
-    from tsmap.checkpoint_format import save_checkpoint
+    from tsmap.checkpoint import save_checkpoint
     from tsmap.cli import main
     from tsmap.model import build_encoder
     from tsmap.specs import AUTHORS

@@ -110,7 +110,7 @@ def test_local_cluster_gives_the_same_files_and_loads_the_model_once_per_worker(
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
         # the scheduler's address, as `--scheduler tcp://...` gives it (a Client object works the same)
         there = predict_scene(demo_scene, tmp_path / "cluster" / "map.tif", tile=16, client=cluster.scheduler_address)
-        loads = client.run(lambda: __import__("tsmap.encoder_spec").encoder_spec.LOADS["count"])
+        loads = client.run(lambda: __import__("tsmap.encode").encode.LOADS["count"])
     assert len(loads) == 2 and sorted(loads.values()) == [1, 1]  # 16 tiles, one model load per worker
     for a, b in zip(here.outputs, there.outputs):
         with open(a, "rb") as fa, open(b, "rb") as fb:

@@ -1,6 +1,6 @@
 """Save the trained encoder as a tsmap checkpoint, the format ``tsmap predict`` loads.
 
-The one place training writes a model: :func:`tsmap.checkpoint_format.save_checkpoint` (safetensors
+The one place training writes a model: :func:`tsmap.checkpoint.save_checkpoint` (safetensors
 weights + JSON metadata with the model config, preprocessing spec, text model and provenance).
 """
 
@@ -11,7 +11,7 @@ from dataclasses import replace
 import torch
 
 from tsmap.checkpoint import load_encoder
-from tsmap.checkpoint_format import save_checkpoint
+from tsmap.checkpoint import save_checkpoint
 from tsmap.specs import Preprocessing
 from tsmap.text import model_id
 

@@ -18,12 +18,11 @@ a failed write leaves nothing behind.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tsmap._files import atomic_path
 from tsmap.errors import DataError, InputError
 
 from .classes import TASKS
@@ -114,8 +113,7 @@ def write_store(samples: Samples, path: str | os.PathLike, *, overwrite: bool = 
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise InputError(f"output folder {parent!r} does not exist; create it first")
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(path) as tmp:
         group = zarr.open_group(tmp, mode="w")
         n = len(samples)
         _array(group, "s2", samples.s2.astype(np.float32), chunks=(min(n, 4096),) + samples.s2.shape[1:])
@@ -133,12 +131,6 @@ def write_store(samples: Samples, path: str | os.PathLike, *, overwrite: bool = 
             {"format": FORMAT, "version": VERSION, "views": list(VIEWS),
              "tasks": {t: list(TASKS[t].classes) for t in samples.labels}, **samples.attrs}
         )
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from tsmap.specs import CompositeSpec
+
 from tsmap.encode import check_device
 from tsmap.errors import InputError, ModelError
 from tsmap.model import build_encoder
-from tsmap.specs import Preprocessing
+from tsmap._files import atomic_path
+from tsmap.specs import CompositeSpec, Preprocessing
 
 from .augment import augment
 from .config import TrainConfig, config_from_dict
@@ -278,9 +279,8 @@ def _autocast(mode: str, device: torch.device):
 def _save_state(path, cfg, objective, optimizer, step, losses, keep: str | None = None) -> None:
     state = {"format": STATE_FORMAT, "version": 1, "step": step, "config": cfg.to_dict(),
              "objective": objective.state_dict(), "optimizer": optimizer.state_dict(), "losses": list(losses)}
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     if keep:
         torch.save(state, keep)
 

@@ -25,7 +25,7 @@ _EXPORTS = {
     "BBox": "geo", "Grid": "geo",
     "load_cube": "load",
     "EncoderConfig": "model", "TimeSenCLIPEncoder": "model", "build_encoder": "model",
-    "EncoderSpec": "encoder_spec",
+    "EncoderSpec": "encode",
     "classify_embeddings": "pipeline", "embed_area": "pipeline", "predict": "pipeline", "scenic_embeddings": "pipeline",
     "MapResult": "pipeline", "EmbedResult": "pipeline", "open_map": "results",
     "class_embeddings": "scorers",

@@ -143,7 +143,7 @@ def _run_options(f):
 def _source_kwargs(o: dict) -> dict:
     """Library keyword arguments for the area options (checks the AOI size first)."""
     from .encode import check_device
-    from .encoder_spec import EncoderSpec
+    from .encode import EncoderSpec
     from .errors import InputError
     from .geo import MAX_AOI_KM2, BBox, Grid, check_area
     from .retry import RetryPolicy

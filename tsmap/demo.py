@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encoder_spec import EncoderSpec
+from .encode import EncoderSpec
 from .errors import InputError
 from .synthetic import DemoScene, make_scene
 from .pipeline import MapResult, predict

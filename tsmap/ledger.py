@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import __version__
+from ._files import write_text
 
 DONE, FAILED, MISSING = "done", "failed", "missing"
 
@@ -46,14 +47,7 @@ class Ledger:
             return old
         ledger = cls(path, fingerprint, inputs=dict(inputs or {}))
         header = {"kind": "header", "fingerprint": fingerprint, "tiles": tiles, "tsmap": __version__, "inputs": ledger.inputs}
-        tmp = f"{path}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(json.dumps(header) + "\n")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        write_text(path, json.dumps(header) + "\n")
         return ledger
 
     @classmethod

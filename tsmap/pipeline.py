@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from .encoder_spec import EncoderSpec
+from .encode import EncoderSpec
 from .errors import InputError
 from .geo import BBox, Grid
 from .plan import Plan, plan

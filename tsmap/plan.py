@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encoder_spec import EncoderSpec
+from .encode import EncoderSpec
 from .geo import Grid, intersects
 from .items import acquisition, mgrs_tile, relative_orbit
 from .tiles import default_tile, tile_grid

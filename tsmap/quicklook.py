@@ -15,6 +15,7 @@ import textwrap
 
 import numpy as np
 
+from ._files import atomic_path
 from .legend import CLASS_NODATA, NODATA_RGB, Legend
 
 #: Longest side of the quicklook image in map pixels (the COG's overviews make the read cheap).
@@ -35,12 +36,10 @@ def write_quicklook(cog: str | os.PathLike, png: str | os.PathLike, *, title: st
     ax = fig.subplots()
     try:
         draw(ax, data, legend=legend, nodata=nodata, scenic=scenic, title=title)
-        tmp = f"{os.fspath(png)}.tmp.png"
-        fig.savefig(tmp, metadata={"Software": "tsmap"}, bbox_inches="tight", pad_inches=0.2)
-        os.replace(tmp, png)
+        with atomic_path(png, suffix=".png") as tmp:
+            fig.savefig(tmp, metadata={"Software": "tsmap"}, bbox_inches="tight", pad_inches=0.2)
     finally:
-        if os.path.exists(f"{os.fspath(png)}.tmp.png"):
-            os.remove(f"{os.fspath(png)}.tmp.png")
+        fig.clear()
     return os.fspath(png)
 
 

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from . import __version__
-from .encoder_spec import EncoderSpec
+from .encode import EncoderSpec
 from .errors import InputError
 from .geo import Grid
 from .items import band_assets, check_href, prepare_item

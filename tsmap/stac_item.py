@@ -14,6 +14,7 @@ import json
 import os
 
 from . import __version__
+from ._files import write_text
 from .geo import Grid
 
 PROJECTION = "https://stac-extensions.github.io/projection/v1.0.0/schema.json"
@@ -68,11 +69,7 @@ def write_stac_item(
                   for h in typed_value(provenance.get("item_hrefs", "[]")) if h],
         "assets": {key: {**a, "href": _href(a["href"], folder)} for key, a in assets.items()},
     }
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(item, f, indent=2, sort_keys=True, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
 
 

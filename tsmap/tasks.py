@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bands import ALL_NAMES, SCL
-from .encoder_spec import EncoderSpec
+from .encode import EncoderSpec
 from .errors import DataError
 from .gdal_config import read_pool
 from .geo import Grid, intersects

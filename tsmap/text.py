@@ -14,10 +14,10 @@ import logging
 import os
 import re
 import sys
-import uuid
 
 import numpy as np
 
+from ._files import atomic_path
 from .errors import ModelError
 from .legend import Legend
 from .prompts import PromptSet
@@ -201,16 +201,12 @@ class _Cache:
 
     def put(self, text: str, emb: np.ndarray) -> None:
         path = self._path(text)
-        tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(tmp, "wb") as f:
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, np.asarray(emb, np.float32), allow_pickle=False)
-            os.replace(tmp, path)
         except OSError as exc:
             log.warning("cannot write the text-embedding cache in %s (%s); continuing without it", self.dir, exc)
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
 
 def _encode(texts: list[str], model: str, pretrained: str) -> np.ndarray:

@@ -24,9 +24,9 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 
+from ._files import atomic_path
 from .errors import InputError, Interrupted
 from .ledger import DONE, FAILED, MISSING, Ledger
 from .lock import OutputLock
@@ -342,15 +342,8 @@ def _work_store(path: str) -> RasterStore | None:
 def _create_store(path: str, **kwargs) -> RasterStore:
     """A new store at ``path``, built under a temporary name and moved in when complete (replacing tsmap's old one)."""
     _work_store(path)  # refuses a folder that is not tsmap's
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
+    with atomic_path(path) as tmp:
         RasterStore.create(tmp, **kwargs)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
     return RasterStore.open(path, mode="r+")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._files import write_text
 from .geo import Grid
 
 #: Internal tile size of the COGs tsmap writes.
@@ -131,8 +132,4 @@ def write_categories(path: str, names: list[str]) -> str:
     aux = f"{path}.aux.xml"
     body = "".join(f"      <Category>{escape(n)}</Category>\n" for n in names)
     xml = f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n{body}    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n'
-    tmp = f"{aux}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(xml)
-    os.replace(tmp, aux)
-    return aux
+    return write_text(aux, xml)

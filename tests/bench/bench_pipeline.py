@@ -68,7 +68,7 @@ def _encoder_only(scene, tile: int, np) -> dict:
     import torch
 
     import tsmap
-    from tsmap.encoder_spec import EncoderSpec
+    from tsmap.encode import EncoderSpec
     from tsmap.executor import LocalExecutor
     from tsmap.tiles import tile_grid
 

@@ -44,7 +44,7 @@ def grid_of(size: int):
 
 def child(args) -> dict:
     import tsmap
-    from tsmap.encoder_spec import EncoderSpec
+    from tsmap.encode import EncoderSpec
     from tsmap.geo import Grid
 
     grid = Grid(args.epsg, tuple(float(v) for v in args.bounds.split(",")))

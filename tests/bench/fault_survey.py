@@ -48,7 +48,7 @@ class Env:
     """The demo scene, a small checkpoint and the common arguments."""
 
     def __init__(self, work: str) -> None:
-        from tsmap.checkpoint_format import save_checkpoint
+        from tsmap.checkpoint import save_checkpoint
         from tsmap.model import EncoderConfig, build_encoder
         from tsmap.specs import AUTHORS
         from tsmap.synthetic import make_scene
