@@ -382,7 +382,7 @@ def test_a_failed_delivery_leaves_no_final_file_and_the_rerun_delivers_all(demo_
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("tsmap.stac_item.write_stac_item", full)  # after both COGs were written
+    monkeypatch.setattr("tsmap.outputs.write_stac_item", full)  # after both COGs were written
     with pytest.raises(DiskFull, match="all 4 tiles are done and kept: run the same command again to write the files"):
         predict_scene(demo_scene, tmp_path / "map.tif", stac=stac)
     assert sorted(os.listdir(tmp_path)) == ["map.tif.ledger.jsonl", "map.tif.parts.zarr"]  # no map without its score file

@@ -13,7 +13,7 @@ import json
 import os
 
 from .errors import InputError
-from .stac_item import typed_value
+from .outputs import typed_value
 
 #: Tags shown (in this order) for a COG; the rest are counted.
 COG_KEYS = ("prompts_name", "scenic_prompts", "text_model", "checkpoint", "stac", "query", "complete", "missing_tiles",

@@ -105,6 +105,6 @@ def _layer_attrs(name: str, path: str, tags: dict, raster_attrs: dict) -> dict:
 
 
 def _typed(value):
-    from .stac_item import typed_value
+    from .outputs import typed_value
 
     return typed_value(value)

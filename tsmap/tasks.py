@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,27 +28,18 @@ from .errors import DataError
 from .gdal_config import read_pool
 from .geo import Grid, intersects
 from .plausibility import check_tile, screen
-from .specs import Preprocessing
-from .retry import ReadFailure, RetryPolicy, read_leaving_out
+from .retry import ReadFailure, read_leaving_out
 from .store import RasterStore, dequantise, quantise, read_tile, write_embeddings
 from .tiles import Tile
+
+if TYPE_CHECKING:
+    from .pipeline import Imagery
 
 #: Largest dask chunk side used to read one tile: bounds a tile's imagery in memory at any moment.
 READ_CHUNK = 256
 #: Pixels per encoder call within a tile on the CPU: a fixed split, so that a tile's embeddings never
 #: depend on how many threads, tiles in flight or workers there are.
 ENCODE_PIECE = 4096
-
-
-@dataclass(frozen=True)
-class Imagery:
-    """Everything needed to read and composite any tile of the AOI."""
-
-    items: tuple  #: pystac Items found for the AOI
-    grid: Grid  #: the whole output grid
-    preprocessing: Preprocessing
-    retry: RetryPolicy = RetryPolicy()
-    aoi: object = None  #: a :class:`tsmap.aoi.AOI`: pixels outside its polygons are no data (never encoded)
 
 
 @dataclass(frozen=True)

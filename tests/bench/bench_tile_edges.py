@@ -65,7 +65,8 @@ def _sweep(label: str, local, catalog: str, day: str, boxes: list, tile: int) ->
     from tsmap.geo import BBox, Grid
     from tsmap.specs import Preprocessing
     from tsmap.catalog import Query, search
-    from tsmap.tasks import Imagery, TileTask
+    from tsmap.pipeline import Imagery
+    from tsmap.tasks import TileTask
     from tsmap.tiles import tile_grid
 
     prep = Preprocessing()
