@@ -1,9 +1,20 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from tsmap.specs import CompositeSpec
 from tsmap.errors import InputError
-from tsmap.specs import AUTHORS, SEN4MAP_LO, Preprocessing, authors_spec
+from tsmap.specs import AUTHORS, SEN4MAP_LO, CompositeSpec, Preprocessing, authors_spec
+
+
+def test_specs_are_plain_data_without_the_data_layer():
+    def heavy(module: str, names: tuple[str, ...]) -> str:
+        code = f"import sys, {module}; print(sorted(m for m in {names!r} if m in sys.modules))"
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+    assert heavy("tsmap.specs", ("xarray", "dask", "rasterio", "torch")) == "[]"
+    assert heavy("tsmap_train.config", ("xarray", "dask", "rasterio")) == "[]"  # the trainer's config needs torch only
 
 
 def test_normalisation_rule():

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
+from tsmap.errors import DataError, InputError
 from tsmap.specs import CompositeSpec
-from tsmap.errors import DataError
 from tsmap_train.sen4map import acquisition_date, composite_series, point_ids, read_points
 from tsmap_train.testing import point_series, write_sen4map
 
@@ -76,3 +76,12 @@ def test_unusable_points_carry_the_reason(tmp_path):
     assert recs["3"].s2 is None and "1 Image_IDs for 2 acquisitions" in recs["3"].problem
     with pytest.raises(DataError, match="smaller than the requested"):
         list(read_points(path, patch=9, spec=CompositeSpec()))
+
+
+def test_without_h5py_the_error_says_which_extra_to_install(tmp_path, monkeypatch):
+    dates = [dt.date(2018, 1, 5)]
+    point = {"id": "1", "dn": point_series("Water", dates, size=2), "scl": np.full((1, 2, 2), 4), "dates": dates}
+    path = write_sen4map(str(tmp_path / "s.h5"), [point])
+    monkeypatch.setitem(__import__("sys").modules, "h5py", None)  # as if the train extra were not installed
+    with pytest.raises(InputError, match=r"needs h5py: pip install 'tsmap\[train\]'"):
+        point_ids(path)

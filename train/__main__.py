@@ -1,4 +1,4 @@
-"""``python -m tsmap_train`` (or ``python -m train`` from the repository root)."""
+"""``python -m tsmap_train``: the training commands (``prepare``, ``train``, ``eval``) without the ``tsmap`` group."""
 
 from .cli import main
 

@@ -265,7 +265,7 @@ def _scenicness(samples: Samples, sat: dict, scores_csv: str | None, prompts_sou
     """Pearson R and Kendall tau of tsmap's early / late scenicness ensembles against ground-truth scores."""
     import xarray as xr
 
-    from tsmap.bands import EMBED
+    from tsmap.dims import EMBED
     from tsmap.scenic import PAPER_MIN_PROMPTS, load_scenic, scenicness
 
     if not (scores_csv and prompts_source):

@@ -23,7 +23,7 @@ from tsmap.userfiles import read_text
 
 from .classes import BIOREGION, COUNTRY, CROPS, EUNIS, LAND_COVER, LAND_USE, MISSING, TASKS
 from .ground import GroundEmbeddings, encode_photos, load_embedding_file
-from .sen4map import GROUP_PREFIX, read_points
+from .sen4map import GROUP_PREFIX, h5py, read_points
 from .store import SPLITS, VIEWS, Samples, split_counts, write_store
 
 #: Points the authors leave out of training (``lucas_sen_data.py``).
@@ -144,13 +144,11 @@ def _unusable(rec, exclude, splits) -> str | None:
 
 
 def _photo_embeddings(paths, root, clip_model, clip_pretrained) -> GroundEmbeddings:
-    import h5py
-
     points: dict[str, str | None] = {}
     for path in paths:
         if not os.path.exists(path):
             raise InputError(f"Sen4Map file {path!r} does not exist; give the path of a Sen4Map .h5 file")
-        with h5py.File(path, "r") as f:
+        with h5py().File(path, "r") as f:
             for key in f.keys():
                 nuts0 = f[key].attrs.get("nuts0")
                 pid = key[len(GROUP_PREFIX):] if key.startswith(GROUP_PREFIX) else key

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from tsmap.bands import BAND, SCL, SPECTRAL_NAMES, TIME
+from tsmap.bands import SCL, SPECTRAL_NAMES
+from tsmap.dims import BAND, TIME
 from tsmap.composite import composite
 from tsmap.specs import CompositeSpec
 from tsmap.errors import DataError, InputError
@@ -73,12 +74,19 @@ def composite_series(dn: np.ndarray, scl: np.ndarray, dates, spec: CompositeSpec
     return out.reshape(out.shape[0], out.shape[1], *pixels).astype(np.float32)
 
 
+def h5py():
+    """The h5py module, or a one-line error saying how to install it (it is the ``train`` extra's)."""
+    try:
+        import h5py
+    except ImportError:
+        raise InputError("reading Sen4Map HDF5 files needs h5py: pip install 'tsmap[train]'") from None
+    return h5py
+
+
 def point_ids(path: str) -> list[str]:
     """Point ids (the part after ``Lucas_Point_``) of a Sen4Map file, in file order."""
-    import h5py
-
     with _open(path) as f:
-        return [k[len(GROUP_PREFIX) :] if k.startswith(GROUP_PREFIX) else k for k in f.keys() if isinstance(f[k], h5py.Group)]
+        return [k[len(GROUP_PREFIX) :] if k.startswith(GROUP_PREFIX) else k for k in f.keys() if isinstance(f[k], h5py().Group)]
 
 
 def read_points(path: str, *, patch: int, spec: CompositeSpec, batch: int = 1024):
@@ -87,22 +95,18 @@ def read_points(path: str, *, patch: int, spec: CompositeSpec, batch: int = 1024
     Points are read in batches; within a batch, points with the same acquisition dates are
     composited together.
     """
-    import h5py
-
     with _open(path) as f:
-        keys = [k for k in f.keys() if isinstance(f[k], h5py.Group)]
+        keys = [k for k in f.keys() if isinstance(f[k], h5py().Group)]
         for start in range(0, len(keys), batch):
             raw = [_read_group(f[k], k, patch) for k in keys[start : start + batch]]
             yield from _composite_batch(raw, spec)
 
 
 def _open(path: str):
-    import h5py
-
     if not os.path.exists(path):
         raise InputError(f"Sen4Map file {path!r} does not exist; give the path of a Sen4Map .h5 file")
     try:
-        return h5py.File(path, "r")
+        return h5py().File(path, "r")
     except OSError as exc:
         raise DataError(f"{path!r} is not a readable HDF5 file ({exc})") from None
 

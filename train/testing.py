@@ -14,7 +14,7 @@ import numpy as np
 
 from tsmap.synthetic import class_spectrum
 
-from .sen4map import GROUP_PREFIX, H5_BANDS
+from .sen4map import GROUP_PREFIX, H5_BANDS, h5py
 
 
 def product_id(date: dt.date, tile: str = "T32ULB") -> str:
@@ -35,9 +35,7 @@ def write_sen4map(path: str, points: list[dict]) -> str:
 
     ``"image"`` (12, 10, S, S) instead of dn/scl/dates writes the authors' pre-composited layout.
     """
-    import h5py
-
-    with h5py.File(path, "w") as f:
+    with h5py().File(path, "w") as f:
         for p in points:
             g = f.create_group(f"{GROUP_PREFIX}{p['id']}")
             if "image" in p:

@@ -14,7 +14,7 @@ stay cheap (no xarray, no torch until needed) and ``tsmap --help`` answers at on
 that returns xarray objects imports rioxarray, so tsmap's results always have ``.rio``.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401  (the number lives in pyproject.toml only)
 
 #: Public name -> the module that defines it.
 _EXPORTS = {

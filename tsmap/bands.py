@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 #: Dimension names used across tsmap.
-TIME, BAND, MONTH, Y, X, EMBED = "time", "band", "month", "y", "x", "embed"
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ._files import atomic_path, file_sha256
+from ._version import __version__
 from .errors import InputError, ModelError, plain_message
 from .model import EncoderConfig, TimeSenCLIPEncoder, build_encoder
 from .specs import AUTHORS, Preprocessing, authors_spec
@@ -90,8 +91,6 @@ def save_checkpoint(
     ``provenance`` is any JSON-serialisable dict (training data, step, source checkpoint, ...);
     the tsmap version is added.
     """
-    from . import __version__
-
     if model.config.patch != preprocessing.patch:
         raise ModelError(f"model patch {model.config.patch} != preprocessing patch {preprocessing.patch}; give the spec of this model")
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}

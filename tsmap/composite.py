@@ -27,7 +27,8 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .bands import BAND, MONTH, SCL, SPECTRAL_NAMES, TIME, Y, X
+from .bands import SCL, SPECTRAL_NAMES
+from .dims import BAND, MONTH, TIME, X, Y
 from .georef import keep_crs
 from .specs import CompositeSpec
 

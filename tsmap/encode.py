@@ -19,13 +19,14 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .bands import BAND, EMBED, MONTH
+from .dims import BAND, EMBED, MONTH
 from ._files import file_sha256
 from .checkpoint import load_encoder, weights_sha256
 from .errors import InputError, ModelError
 from .georef import keep_crs
 from .model import EncoderConfig, build_encoder
-from .patches import PATCH_X, PATCH_Y, neighbourhoods
+from .patches import neighbourhoods
+from .dims import PATCH_X, PATCH_Y
 from .specs import AUTHORS, Preprocessing
 
 #: Pixels per forward. On CPU ~128 keep the intermediates in cache and under glibc's

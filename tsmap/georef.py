@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import rioxarray  # noqa: F401  (registers the .rio accessor on every xarray object)
 
-SPATIAL_REF = "spatial_ref"
+from .dims import SPATIAL_REF
+
 
 
 def with_crs(obj, epsg: int):

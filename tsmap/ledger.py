@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from . import __version__
+from ._version import __version__
 from ._files import write_text
 
 DONE, FAILED, MISSING = "done", "failed", "missing"

@@ -19,7 +19,8 @@ import functools
 import numpy as np
 import xarray as xr
 
-from .bands import ALL_NAMES, BAND, SCL, TIME
+from .bands import ALL_NAMES, SCL
+from .dims import BAND, TIME
 from .specs import RULE_MASKS
 from .errors import DataError, InputError
 from .gdal_config import gdal_env

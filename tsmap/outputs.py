@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from ._files import write_text
 from .geo import Grid
 from .store import RasterStore

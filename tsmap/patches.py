@@ -19,11 +19,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .bands import BAND, MONTH, X, Y
+from .dims import BAND, MONTH, PATCH_X, PATCH_Y, SPATIAL_REF, X, Y
 from .errors import InputError
-from .georef import SPATIAL_REF
 
-PATCH_Y, PATCH_X = "patch_y", "patch_x"
 EDGES = {"nan": np.nan, "edge": "nearest", "symmetric": "reflect"}  # tsmap name -> dask boundary
 
 

@@ -21,7 +21,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from . import __version__
+from ._version import __version__
 from .encode import EncoderSpec
 from .errors import InputError
 from .geo import BBox, Grid

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .bands import BAND, BOA_ADD_OFFSET_DN, SCL
+from .bands import BOA_ADD_OFFSET_DN, SCL
+from .dims import BAND
 
 #: Lowest spectral digital number after the offset is removed (the offset's floor).
 DN_MIN = -BOA_ADD_OFFSET_DN

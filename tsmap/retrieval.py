@@ -12,7 +12,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .bands import EMBED, X, Y
+from .dims import EMBED, X, Y
 from .errors import InputError
 from .geo import Grid
 from .zeroshot import l2_normalise

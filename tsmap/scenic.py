@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from .georef import keep_crs
-from .bands import EMBED
+from .dims import EMBED
 from .errors import InputError
 from .prompts import SCENIC_SUFFIX, check_length, read_document
 from .zeroshot import LOGIT_SCALE, l2_normalise

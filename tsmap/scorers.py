@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .bands import EMBED, X, Y
+from .dims import EMBED, X, Y
 from .prompts import PromptSet
 from .scenic import ScenicPrompts, load_scenic, scenicness
 from .legend import Legend

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bands import EMBED, X, Y
+from .dims import EMBED, SPATIAL_REF, X, Y
 from .errors import DataError, InputError
 from .geo import Grid
 from .tiles import Tile, tile_grid
 
 ENCODINGS = ("float16", "int8")
-SPATIAL_REF = "spatial_ref"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from .bands import EMBED
+from .dims import CLASS, EMBED, RANK
 from .errors import InputError
 from .legend import CLASS_NODATA, CLASS_UNKNOWN, Legend
 from .georef import keep_crs
@@ -20,7 +20,6 @@ LOGIT_SCALE = 100.0
 #: How the prompts of one class combine: average the embeddings (CLIP, TimeSenCLIP) or take the best prompt.
 ENSEMBLING = ("mean", "max")
 #: Dimension names of class scores and of the top-k ranks.
-CLASS, RANK = "class", "rank"
 _EPS = 1e-6  # as TimeSenCLIP's zeroshot.py: logits / (logits.mean(0) + 1e-6)
 
 
