@@ -19,7 +19,8 @@ from .trainer import train
 
 log = logging.getLogger("tsmap.train")
 
-#: The demo encoder: the authors' layout at a quarter of the width (loads with any tsmap loader).
+#: The demo encoder: the authors' layout at an eighth of the width (64 of 512; depth, heads and feed-forward as
+#: published), so it loads with any tsmap loader.
 DEMO_MODEL = EncoderConfig(dim=64, depth=6, heads=8, mlp_dim=256, dropout=0.1)
 
 
