@@ -50,6 +50,7 @@ import torch
 from ._files import atomic_path, file_sha256
 from ._version import __version__
 from .errors import InputError, ModelError, plain_message
+from .hub import cached_file, check_reachable
 from .model import EncoderConfig, TimeSenCLIPEncoder, build_encoder
 from .specs import AUTHORS, Preprocessing, authors_spec
 from .text_model import AUTHORS_TEXT_MODEL
@@ -412,7 +413,13 @@ def parse_hf(ref: str) -> tuple[str, str, str | None]:
 
 
 def _hf_download(ref: str) -> str:
+    """The local file of ``hf://`` reference ``ref``: from the cache when there, else downloaded now."""
     repo_id, filename, revision = parse_hf(ref)
+    fix = "download the file where there is a network (tsmap download) or pass its local path"
+    local = cached_file(repo_id, filename, revision)
+    if local is not None:
+        return local
+    check_reachable(ref, fix=fix)
     try:
         from huggingface_hub import hf_hub_download
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._files import atomic_path
 from .errors import ModelError
+from .hub import check_reachable
 from .legend import Legend
 from .prompts import PromptSet
 from .zeroshot import ClassEmbeddings
@@ -31,6 +32,12 @@ RANDOM = "none"
 NO_CACHE = False
 #: Texts per forward pass of the text tower: memory stays bounded however many prompts a set has.
 TEXT_BATCH = 256
+#: What to do when the text weights cannot be had.
+OFFLINE_FIX = (
+    "connect to the internet once (the weights are then cached; `tsmap download` fetches them ahead), or download them "
+    "elsewhere (e.g. huggingface.co/timm/vit_base_patch32_clip_224.openai, open_clip_pytorch_model.bin) and pass "
+    f"--clip-pretrained FILE --clip-model {DEFAULT_MODEL} (or 'none' for a random tower)"
+)
 
 
 def encode_texts(
@@ -143,6 +150,8 @@ def _weights_source(model: str, pretrained: str) -> dict:
 
     local = None if os.path.isfile(str(pretrained)) else cached_weights(model, pretrained)
     if local is None:
+        if open_clip.get_pretrained_cfg(model, pretrained):  # a tag: open_clip downloads it now
+            check_reachable(f"the {model}/{pretrained} text weights", fix=OFFLINE_FIX)
         return {"pretrained": pretrained}
     quick_gelu = bool((open_clip.get_pretrained_cfg(model, pretrained) or {}).get("quick_gelu", False))
     return {"pretrained": local, "force_quick_gelu": quick_gelu}
@@ -159,6 +168,8 @@ def prefetch(model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if not cfg:
         raise ModelError(f"open_clip has no weights {pretrained!r} for {model}; see open_clip.list_pretrained()")
+    check_reachable(f"the {model}/{pretrained} text weights", fix="connect to the internet, or pass a local weights "
+                    "file with --clip-pretrained FILE")
     try:
         return open_clip.download_pretrained(cfg)
     except Exception as exc:
@@ -231,15 +242,14 @@ def _load(model: str, pretrained: str, key: str):
             torch.manual_seed(0)
             clip = open_clip.create_model(model, pretrained=None)
     else:
+        source = _weights_source(model, pretrained)  # no network: fails here, at once
         try:
             with _open_clip_errors_silenced():  # our ModelError below says it in one line
-                clip = open_clip.create_model(model, **_weights_source(model, pretrained))
+                clip = open_clip.create_model(model, **source)
         except Exception as exc:
             raise ModelError(
-                f"cannot load open_clip weights {pretrained!r} for {model} ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
-                "connect to the internet once (the weights are then cached), or download them elsewhere "
-                "(e.g. huggingface.co/timm/vit_base_patch32_clip_224.openai, open_clip_pytorch_model.bin) and pass "
-                f"--clip-pretrained FILE --clip-model {DEFAULT_MODEL} (or 'none' for a random tower)"
+                f"cannot load open_clip weights {pretrained!r} for {model} "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); {OFFLINE_FIX}"
             ) from exc
     return clip.eval(), open_clip.get_tokenizer(model)
 
