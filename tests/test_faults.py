@@ -24,6 +24,7 @@ import pytest
 import rasterio
 
 from tsmap.errors import DataError, InputError, Interrupted
+from tsmap.geo import BBox, Grid
 from tsmap.ledger import DONE, FAILED, MISSING, Ledger
 from tsmap.lock import OutputLock, OutputLocked
 from tsmap.retry import RetryPolicy
@@ -441,10 +442,15 @@ def test_leftovers_of_killed_runs_are_cleaned_and_a_stale_lock_is_taken_over(dem
     (tmp_path / ".map.tif.deliver-x1").mkdir()  # a delivery killed mid-way
     (tmp_path / ".map.tif.deliver-x1" / ".tsmap-stage").write_text("")
     (tmp_path / ".map.tif.0000beef.blocks.tmp").write_text("not a TIFF: the user's")
+    RasterStore.create(tmp_path / "map.tif.parts.zarr.0badc0de.tmp", grid=Grid.from_bbox(BBox(11, 46, 11.001, 46.001)),
+                       tile=8, variables={}, attrs={})  # a store creation killed mid-way
+    (tmp_path / "map.tif.parts.zarr.00000001.tmp").mkdir()  # killed before it wrote anything
+    (tmp_path / "map.tif.parts.zarr.0000beef.tmp").mkdir()
+    (tmp_path / "map.tif.parts.zarr.0000beef.tmp" / "notes.txt").write_text("the user's")
     predict_scene(demo_scene, tmp_path / "map.tif", stac=stac)
     assert same_bytes(tmp_path, reference)
     assert sorted(os.listdir(tmp_path)) == [".map.tif.0000beef.blocks.tmp", "map.tif", "map.tif.aux.xml", "map.tif.ledger.jsonl",
-                                            "map_item.json", "map_score.tif"]
+                                            "map.tif.parts.zarr.0000beef.tmp", "map_item.json", "map_score.tif"]
 
 
 # --- 8. hostile catalogs ----------------------------------------------------------------------------------

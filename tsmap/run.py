@@ -353,6 +353,7 @@ def _work_store(path: str) -> RasterStore | None:
 def _create_store(path: str, **kwargs) -> RasterStore:
     """A new store at ``path``, built under a temporary name and moved in when complete (replacing tsmap's old one)."""
     _work_store(path)  # refuses a folder that is not tsmap's
+    _remove_store_scratch(path)
     with atomic_path(path) as tmp:
         RasterStore.create(tmp, **kwargs)
     return RasterStore.open(path, mode="r+")
@@ -367,6 +368,30 @@ def _remove_scratch(folder: str, names: list[str]) -> None:
             os.remove(path)
         elif any(entry.startswith(f".{n}.deliver-") for n in names) and os.path.isfile(os.path.join(path, STAGE_MARK)):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_store_scratch(path: str) -> None:
+    """Temporary stores (``<path>.<hex>.tmp``) that runs killed while creating the store at ``path`` left behind:
+    removed when they hold nothing or a tsmap store (a Zarr group with tsmap's attributes, or none yet)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"^{re.escape(name)}\.[0-9a-f]{{8}}\.tmp$")
+    for entry in os.listdir(folder):
+        scratch = os.path.join(folder, entry)
+        if pattern.match(entry) and os.path.isdir(scratch) and not os.path.islink(scratch) and _is_store_scratch(scratch):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _is_store_scratch(folder: str) -> bool:
+    entries = os.listdir(folder)
+    if not entries:
+        return True
+    try:
+        with open(os.path.join(folder, "zarr.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return False
+    attrs = meta.get("attributes") or {} if isinstance(meta, dict) else None
+    return meta.get("node_type") == "group" and isinstance(attrs, dict) and (not attrs or "tsmap_grid" in attrs)
 
 
 def _is_tiff(path: str) -> bool:
