@@ -219,9 +219,9 @@ def predict(**o):
     from .pipeline import predict as run
 
     if o["dry_run"]:
-        from .space import CLASS_LAYERS
+        from .scorers import layer_dtypes
 
-        layers = [*CLASS_LAYERS] + (["float32"] if o["scenic"] else [])
+        layers = layer_dtypes(scenic=bool(o["scenic"]))
         return _dry_run(o, out=o["out"], layers=layers, embeddings=bool(o["keep_embeddings"]))
     result = run(
         prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"],

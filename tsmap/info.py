@@ -14,6 +14,8 @@ import os
 
 from .errors import InputError
 from .outputs import typed_value
+from .provenance import Provenance
+from .store import RasterStore
 
 #: Tags shown (in this order) for a COG; the rest are counted.
 COG_KEYS = ("prompts_name", "scenic_prompts", "text_model", "checkpoint", "stac", "query", "complete", "missing_tiles",
@@ -54,13 +56,11 @@ def _cog(path: str) -> str:
         lines.append(f"classes:     {shown}; 254 unknown, 255 no data")
     lines += [f"{k + ':':<12} {_short(tags[k])}" for k in COG_KEYS if k in tags]
     if "items" in tags:
-        lines.append(f"{'items:':<12} {len(typed_value(tags['items']))} scenes")
+        lines.append(f"{'items:':<12} {Provenance.from_tags(tags).n_items} scenes")
     return "\n".join(lines)
 
 
 def _store(path: str) -> str:
-    from .store import RasterStore
-
     store = RasterStore.open(path)
     attrs = store.attrs
     emb = store.group["embedding"] if "embedding" in store.group.array_keys() else None
@@ -76,12 +76,12 @@ def _store(path: str) -> str:
                  + (f"; {len(missing)} tiles missing (nodata): {', '.join(missing[:8])}" if missing else ""))
     lines += [f"{k + ':':<12} {_short(prov[k])}" for k in ("checkpoint", "stac", "query", "synthetic") if k in prov]
     if "items" in prov:
-        lines.append(f"{'items:':<12} {len(typed_value(prov['items']))} scenes")
+        lines.append(f"{'items:':<12} {Provenance.from_tags(prov).n_items} scenes")
     return "\n".join(lines)
 
 
 def _checkpoint(path: str) -> str:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint  # imports torch: only for checkpoints, so `tsmap info map.tif` stays quick
 
     ckpt = load_checkpoint(path)
     c, prep = ckpt.model.config, ckpt.preprocessing

@@ -15,6 +15,7 @@ import os
 import socket
 
 from .errors import TsmapError
+from .outputs import OutputPaths
 
 
 class OutputLocked(TsmapError):
@@ -26,7 +27,7 @@ class OutputLock:
 
     def __init__(self, out: str) -> None:
         self.out = os.fspath(out)
-        self.path = f"{self.out}.lock"
+        self.path = OutputPaths(self.out).lock
         self._fd: int | None = None
 
     def __enter__(self) -> "OutputLock":

@@ -13,14 +13,80 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._version import __version__
 from ._files import write_text
 from .geo import Grid
+from .scorers import SCENIC_LAYER
 from .store import RasterStore
 from .write import Product, write_cog_blocks
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Every file name of a run, decided from its main output ``main`` (``--out``): the one place they are made.
+
+    ``main`` is a map (``map.tif``) or an embedding store (``emb.zarr``); the deliverables beside it share
+    its stem (``map``), the run's own files add a suffix to the whole name (``map.tif.ledger.jsonl``).
+    """
+
+    main: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "main", os.fspath(self.main))
+
+    @property
+    def stem(self) -> str:
+        """The name without its extension (``out/map.tif`` -> ``out/map``); a name without one is its own stem."""
+        return self.main[: self.main.rfind(".")] if "." in os.path.basename(self.main) else self.main
+
+    @property
+    def score(self) -> str:
+        """The confidence COG beside a class map (score, probability, margin)."""
+        return f"{self.stem}_score.tif"
+
+    @property
+    def scenic(self) -> str:
+        """The scenicness COG that ``predict --scenic`` writes beside the class map."""
+        return f"{self.stem}_scenic.tif"
+
+    @property
+    def item(self) -> str:
+        """The STAC item describing the outputs."""
+        return f"{self.stem}_item.json"
+
+    @property
+    def quicklook(self) -> str:
+        """The PNG picture of the main map with its legend."""
+        return f"{self.stem}_quicklook.png"
+
+    @property
+    def ledger(self) -> str:
+        """The per-tile ledger that lets the same command resume (:mod:`tsmap.ledger`)."""
+        return f"{self.main}.ledger.jsonl"
+
+    @property
+    def parts(self) -> str:
+        """The per-tile map layers of an unfinished run (a Zarr store)."""
+        return f"{self.main}.parts.zarr"
+
+    @property
+    def partial(self) -> str:
+        """An embedding store while it is being built; moved to ``main`` when complete."""
+        return f"{self.main}.partial"
+
+    @property
+    def lock(self) -> str:
+        """The lock file that keeps a second run off the same output (:mod:`tsmap.lock`)."""
+        return f"{self.main}.lock"
+
+    @property
+    def stage_prefix(self) -> str:
+        """Start of the name of the hidden folder the deliverables are staged in before they appear together."""
+        return f".{os.path.basename(self.main)}.deliver-"
 
 
 def publish(
@@ -60,15 +126,15 @@ def publish(
         if categories:
             written.append(f"{product.path}.aux.xml")
     item_tags["warnings"] = json.dumps(warnings_of(item_tags))
-    main = products[0]
+    main, paths = products[0], OutputPaths(products[0].path)
     assets = {_asset_key(p): _asset(p) for p in products}
     if quicklook:
-        png = write_quicklook(main.path, quicklook_path(main.path), title=quicklook_title(main, item_tags, period, parts.grid.epsg),
-                              legend=main.legend, scenic="scenic" in main.layers)
+        title = quicklook_title(main, item_tags, period, parts.grid.epsg)
+        png = write_quicklook(main.path, paths.quicklook, title=title, legend=main.legend, scenic=SCENIC_LAYER in main.layers)
         assets["quicklook"] = {"href": png, "type": "image/png", "roles": ["overview"], "title": "quicklook with legend"}
         written.append(png)
     assets.update(extra_assets or {})
-    written.append(write_stac_item(item_path(main.path), grid=parts.grid, assets=assets, provenance=item_tags,
+    written.append(write_stac_item(paths.item, grid=parts.grid, assets=assets, provenance=item_tags,
                                    start=period[0], end=period[1], folder=folder))
     return written
 
@@ -92,16 +158,6 @@ def warnings_of(tags: dict) -> list[str]:
     if str(tags.get("text_model", "")).endswith("/none"):
         notes.append("RANDOM text tower")
     return notes
-
-
-def item_path(main: str) -> str:
-    """The STAC item beside the main map: ``<stem>_item.json``."""
-    return f"{main[: main.rfind('.')]}_item.json"
-
-
-def quicklook_path(main: str) -> str:
-    """The quicklook beside the main map: ``<stem>_quicklook.png``."""
-    return f"{main[: main.rfind('.')]}_quicklook.png"
 
 
 def _asset_key(product: Product) -> str:

@@ -15,6 +15,8 @@ import os
 import numpy as np
 
 from .legend import Legend
+from .outputs import typed_value
+from .quicklook import draw
 
 #: Run provenance copied from the class COG's tags into ``Dataset.attrs``.
 RUN_ATTRS = ("prompts_name", "text_model", "checkpoint", "query", "stac", "complete", "missing_tiles", "synthetic",
@@ -32,7 +34,7 @@ def open_map(paths: dict[str, str] | list[str], *, chunks: dict | None = None):
         da = rioxarray.open_rasterio(path, chunks=chunks or {"band": 1, "y": 2048, "x": 2048}, mask_and_scale=False)
         names = [str(n) for n in np.atleast_1d(da.attrs.get("long_name", [f"band_{i + 1}" for i in range(da.sizes["band"])]))]
         tags = _tags(path)
-        attrs.update({k: _typed(tags[k]) for k in RUN_ATTRS if k in tags})
+        attrs.update({k: typed_value(tags[k]) for k in RUN_ATTRS if k in tags})
         for i, name in enumerate(names):
             layer = da.isel(band=i, drop=True).rename(name)
             layer.attrs = _layer_attrs(name, path, tags, da.attrs)
@@ -49,8 +51,6 @@ def plot_map(data, layer: str | None = None, *, ax=None, title: str | None = Non
     default ``class`` or the first one) or a DataArray.
     """
     import matplotlib.pyplot as plt
-
-    from .quicklook import draw
 
     da = data if not hasattr(data, "data_vars") else data[layer or _default_layer(data)]
     if ax is None:
@@ -103,8 +103,3 @@ def _layer_attrs(name: str, path: str, tags: dict, raster_attrs: dict) -> dict:
         attrs["long_name"] = name
     return {k: v for k, v in attrs.items() if v is not None}
 
-
-def _typed(value):
-    from .outputs import typed_value
-
-    return typed_value(value)

@@ -2,8 +2,8 @@
 
 :func:`execute` is shared by ``embed``, ``classify`` and ``predict``. Beside the main output it keeps
 ``<out>.ledger.jsonl`` and, while the run is unfinished, ``<out>.parts.zarr`` (per-tile map layers)
-and ``<store>.partial`` (the embedding store being built). The same call again resumes them, and a
-run that already completed is not redone.
+and ``<store>.partial`` (the embedding store being built); :class:`tsmap.outputs.OutputPaths` names
+them all. The same call again resumes them, and a run that already completed is not redone.
 
 Faults cost the least work possible: ``<out>.lock`` keeps a second run off the same output
 (:mod:`tsmap.lock`); a run resumes only when its inputs are the same, down to each asset's size and
@@ -39,8 +39,10 @@ from dataclasses import dataclass
 
 from ._files import atomic_path
 from .errors import DataError, InputError, Interrupted
+from .executor import make_executor
 from .ledger import DONE, FAILED, MISSING, Ledger
 from .lock import OutputLock
+from .outputs import OutputPaths, publish
 from .overwrite import check_outputs
 from .plausibility import describe
 from .retry import ReadFailure
@@ -77,7 +79,7 @@ class EmbeddingOutput:
 
     @property
     def partial(self) -> str:
-        return f"{self.path}.partial"
+        return OutputPaths(self.path).partial
 
     def create(self, grid, tile: int, attrs: dict) -> None:
         _create_store(self.partial, grid=grid, tile=tile, variables=embedding_variables(self.dim, self.encoding), attrs=attrs)
@@ -108,29 +110,31 @@ class EmbeddingOutput:
 
 
 def execute(
-    task, tiles: list[Tile], *, grid, tile: int, ledger_path: str, provenance: dict,
+    task, tiles: list[Tile], *, grid, tile: int, paths: OutputPaths, provenance: dict,
     deliverables: Deliverables | None = None, embeddings: EmbeddingOutput | None = None,
     period=(None, None), client=None, workers=None, allow_missing: bool = False, max_skipped: int | None = None,
     progress: bool = True, label: str = "mapping", input_files=(), overwrite: bool = False, more_outputs=(),
 ) -> tuple[RunSummary, list[str]]:
     """Run ``task`` over the tiles not yet done and deliver; returns the summary and the files written.
 
+    ``paths`` are the files of the main output (its ledger, parts and lock beside it).
+
     Files already at the output paths (and ``more_outputs``, which the caller writes) are replaced only by
     the same run (same fingerprint: resumed, redone or up to date) or with ``overwrite``, and never when
     they are among ``input_files`` (see :mod:`tsmap.overwrite`).
     """
-    out = ledger_path.removesuffix(".ledger.jsonl")
+    out = paths.main
     locks = [out] + ([embeddings.path] if embeddings is not None and embeddings.path != out else [])
     with contextlib.ExitStack() as stack:
         for path in sorted(locks):
             stack.enter_context(OutputLock(path))
-        run = Run(task, tiles, grid, tile, ledger_path, provenance, deliverables, embeddings, period)
+        run = Run(task, tiles, grid, tile, paths, provenance, deliverables, embeddings, period)
         same_run = run.old is not None and run.old.fingerprint == run.fingerprint
         check_outputs(_output_paths(deliverables, embeddings) + list(more_outputs), inputs=input_files,
                       same_run=same_run, overwrite=overwrite)
         done_before = run.up_to_date(allow_missing)
         if done_before is not None:
-            log.info("%s is up to date (same inputs, run complete); nothing to do", ledger_path)
+            log.info("%s is up to date (same inputs, run complete); nothing to do", paths.ledger)
             summary = RunSummary(len(tiles), 0, len(tiles), tuple(done_before.tiles_with(MISSING)), sum(t.pixels for t in tiles),
                                  0, 0.0, tuple(done_before.skipped_assets()), done_before.implausible_tiles())
             return summary, done_before.outputs
@@ -141,15 +145,15 @@ def execute(
 class Run:
     """The state of one :func:`execute` call: what it is (fingerprint, inputs) and its work files."""
 
-    def __init__(self, task, tiles, grid, tile, ledger_path, provenance, deliverables, embeddings, period) -> None:
+    def __init__(self, task, tiles, grid, tile, paths: OutputPaths, provenance, deliverables, embeddings, period) -> None:
         self.task, self.tiles, self.grid, self.tile = task, tiles, grid, tile
-        self.ledger_path, self.provenance, self.period = ledger_path, provenance, period
+        self.ledger_path, self.provenance, self.period = paths.ledger, provenance, period
         self.deliverables, self.embeddings = deliverables, embeddings
         self.products = deliverables.products if deliverables else []
-        self.parts_path = ledger_path.removesuffix(".ledger.jsonl") + ".parts.zarr"
+        self.parts_path = paths.parts
         self.inputs = _inputs(task, provenance, grid, tile, self.products, embeddings)
         self.fingerprint = hashlib.sha256(json.dumps(self.inputs["parts"], sort_keys=True).encode()).hexdigest()
-        self.old = Ledger.load(ledger_path)
+        self.old = Ledger.load(self.ledger_path)
         self.ledger: Ledger | None = None
         self.needed = 0
 
@@ -170,8 +174,6 @@ class Run:
         return old if all(os.path.exists(p) for p in old.outputs) else None
 
     def go(self, *, client, workers, allow_missing, max_skipped, progress, label) -> tuple[RunSummary, list[str]]:
-        from .executor import make_executor
-
         for path in ([self.parts_path] if self.products else []) + ([self.embeddings.partial] if self.embeddings else []):
             _work_store(path)  # a folder of the user's there stops the run before anything is touched
         same = self.same_inputs(self.old)
@@ -253,8 +255,6 @@ class Run:
 
     def _deliver(self, summary: RunSummary, parts: RasterStore | None) -> list[str]:
         """Finish the embedding store and write the COGs, the STAC item and the quicklook: staged, then all moved in."""
-        from .outputs import publish
-
         if not self.products:
             if self.embeddings is not None:
                 self.embeddings.finalize(summary.missing, dict(summary.implausible))
@@ -264,7 +264,7 @@ class Run:
         tags = {**self.provenance, "tile_size": self.tile, "tiles": summary.tiles, "missing_tiles": json.dumps(list(summary.missing)),
                 "complete": "no: missing tiles are nodata" if summary.missing else "yes", "skipped_assets": json.dumps(list(summary.skipped)),
                 "implausible_observations": describe(dict(summary.implausible))}
-        stage = tempfile.mkdtemp(prefix=f".{os.path.basename(main.path)}.deliver-", dir=folder)
+        stage = tempfile.mkdtemp(prefix=OutputPaths(main.path).stage_prefix, dir=folder)
         try:
             open(os.path.join(stage, STAGE_MARK), "w").close()
             staged = [dataclasses.replace(p, path=os.path.join(stage, os.path.basename(p.path))) for p in self.products]
@@ -307,13 +307,11 @@ class Run:
 
 def _output_paths(deliverables: Deliverables | None, embeddings: EmbeddingOutput | None) -> list[str]:
     """Every final file (or store) the run writes."""
-    from .outputs import item_path, quicklook_path
-
     paths = [embeddings.path] if embeddings is not None else []
     if deliverables is not None and deliverables.products:
-        main = deliverables.products[0].path
-        paths += [p.path for p in deliverables.products] + [item_path(main)]
-        paths += [quicklook_path(main)] if deliverables.quicklook else []
+        main = OutputPaths(deliverables.products[0].path)
+        paths += [p.path for p in deliverables.products] + [main.item]
+        paths += [main.quicklook] if deliverables.quicklook else []
     return paths
 
 
@@ -366,7 +364,8 @@ def _remove_scratch(folder: str, names: list[str]) -> None:
         scratch = COG_SCRATCH.match(entry)
         if scratch and scratch["name"] in names and os.path.isfile(path) and _is_tiff(path):
             os.remove(path)
-        elif any(entry.startswith(f".{n}.deliver-") for n in names) and os.path.isfile(os.path.join(path, STAGE_MARK)):
+        elif (any(entry.startswith(OutputPaths(n).stage_prefix) for n in names)
+              and os.path.isfile(os.path.join(path, STAGE_MARK))):
             shutil.rmtree(path, ignore_errors=True)
 
 

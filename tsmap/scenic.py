@@ -187,6 +187,11 @@ def scenicness(
     return keep_crs(out.rename("scenicness"), embedding)
 
 
+def method_description(prompts: ScenicPrompts, *, method: str = "early", min_prompts: int = 2) -> str:
+    """How the ratings of ``prompts`` combine, as a map records it; :class:`InputError` for a bad method or count."""
+    return _describe(method, min_prompts, _weights(prompts, method, min_prompts))
+
+
 @dataclass(frozen=True, eq=False)
 class _Weights:
     """Prompts (indices, grouped by rater) that take part, and each rater group's start."""

@@ -2,27 +2,45 @@
 
 A scorer is a small picklable object shipped to every worker: ``scorer(emb)`` with ``emb`` the
 dequantised float32 embeddings (embed, y, x) of one tile returns ``{layer name: (y, x) array}``.
-:class:`ClassScorer` wraps :func:`tsmap.zeroshot.classify` and writes whatever layers it returns:
-``class`` to the class COG, every other layer (top-1 score, probability, margin) as one band of
-the confidence COG. :class:`ScenicScorer` wraps :func:`tsmap.scenic.scenicness`.
+:class:`ClassScorer` wraps :func:`tsmap.zeroshot.classify`: ``class`` goes to the class COG, the
+confidence layers (top-1 score, probability, margin) to the bands of the confidence COG.
+:class:`ScenicScorer` wraps :func:`tsmap.scenic.scenicness`. The layer names are constants
+(:data:`CLASS_LAYER`, :data:`CONFIDENCE_LAYERS`, :data:`SCENIC_LAYER`); the files come from
+:class:`tsmap.outputs.OutputPaths`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+import xarray as xr
 
 from .dims import EMBED, X, Y
-from .prompts import PromptSet
-from .scenic import ScenicPrompts, load_scenic, scenicness
 from .legend import Legend
-from .zeroshot import CLASS_NODATA, ClassEmbeddings, classify
-from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, embed_prompts, encode_texts, model_id
+from .prompts import PromptSet
+from .scenic import ScenicPrompts, load_scenic, method_description, scenicness
+from .text import embed_prompts, encode_texts
+from .text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_id
 from .write import Product
+from .zeroshot import CLASS_LAYER, CLASS_NODATA, CONFIDENCE_LAYERS, LOGIT_SCALE, ClassEmbeddings, classify
+
+if TYPE_CHECKING:  # outputs imports this module's layer names
+    from .outputs import OutputPaths
+
+#: The layer of a scenicness map (1-10).
+SCENIC_LAYER = "scenic"
+#: The dtypes of the class COG's layer, of each confidence layer and of scenicness.
+CLASS_DTYPE, CONFIDENCE_DTYPE, SCENIC_DTYPE = "uint8", "float32", "float32"
+
+
+def layer_dtypes(*, scenic: bool = False) -> list[str]:
+    """The dtype of every layer a prompt set's maps (and ``scenic``) hold, without building a scorer (dry run)."""
+    return [CLASS_DTYPE] + [CONFIDENCE_DTYPE] * len(CONFIDENCE_LAYERS) + ([SCENIC_DTYPE] if scenic else [])
+
 
 @dataclass(frozen=True, eq=False)
 class ClassScorer:
@@ -36,10 +54,8 @@ class ClassScorer:
         return cls(prompts, embed_prompts(prompts, model=clip_model, pretrained=clip_pretrained))
 
     def __call__(self, emb: np.ndarray) -> dict[str, np.ndarray]:
-        import xarray as xr
-
         ds = classify(xr.DataArray(emb, dims=(EMBED, Y, X)), self.classes, unknown=self.prompts.unknown)
-        return {name: np.asarray(ds[name].values) for name in ds.data_vars}
+        return {name: np.asarray(ds[name].values) for name in (CLASS_LAYER, *CONFIDENCE_LAYERS)}
 
     @property
     def dim(self) -> int:
@@ -53,14 +69,13 @@ class ClassScorer:
     def tags(self) -> dict:
         return dict(self.classes.tags)
 
-    def products(self, out: str) -> list[Product]:
-        """The class COG at ``out`` and the confidence COG ``<stem>_score.tif`` with the other layers."""
-        layers = self(np.full((self.dim, 1, 1), np.nan, np.float32))
-        others = tuple(name for name in layers if name != "class")
+    def products(self, paths: OutputPaths) -> list[Product]:
+        """The class COG at ``paths.main`` and the confidence COG ``paths.score`` with the other layers."""
         tags = {**self.tags(), "text_embeddings_sha256": self.fingerprint()}
         return [
-            Product(out, ("class",), "uint8", CLASS_NODATA, colormap=self.colormap(), tags=tags, legend=self.legend()),
-            Product(f"{stem_of(out)}_score.tif", others, "float32", float("nan"), tags=tags),
+            Product(paths.main, (CLASS_LAYER,), CLASS_DTYPE, CLASS_NODATA, colormap=self.colormap(), tags=tags,
+                    legend=self.legend()),
+            Product(paths.score, CONFIDENCE_LAYERS, CONFIDENCE_DTYPE, float("nan"), tags=tags),
         ]
 
     def legend(self) -> Legend:
@@ -85,29 +100,27 @@ class ScenicScorer:
     def build(cls, prompts: str | ScenicPrompts = "illustrative", *, method: str = "early", min_prompts: int = 2,
               clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> "ScenicScorer":
         sp = prompts if isinstance(prompts, ScenicPrompts) else load_scenic(prompts)
+        method_description(sp, method=method, min_prompts=min_prompts)  # checks method and min_prompts now, not per tile
         vectors = encode_texts(list(sp.texts), model=clip_model, pretrained=clip_pretrained)
-        scorer = cls(sp, vectors, method, min_prompts, model_id(clip_model, clip_pretrained))
-        scorer(np.full((scorer.dim, 1, 1), np.nan, np.float32))  # checks method and min_prompts now, not per tile
-        return scorer
+        return cls(sp, vectors, method, min_prompts, model_id(clip_model, clip_pretrained))
 
     def _map(self, emb: np.ndarray):
-        import xarray as xr
-
         return scenicness(xr.DataArray(emb, dims=(EMBED, Y, X)), self.prompts, method=self.method,
                           min_prompts=self.min_prompts, text_embeddings=self.vectors)
 
     def __call__(self, emb: np.ndarray) -> dict[str, np.ndarray]:
-        return {"scenic": np.asarray(self._map(emb).values, dtype=np.float32)}
+        return {SCENIC_LAYER: np.asarray(self._map(emb).values, dtype=np.float32)}
 
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
     def tags(self) -> dict:
-        attrs = self._map(np.full((self.dim, 1, 1), np.nan, np.float32)).attrs
-        keep = {"scenic_prompts": "scenic_prompts", "scenic_sha256": "scenic_sha256", "prompts": "scenic_prompts_json",
-                "scenic_method": "scenic_method", "logit_scale": "scenic_logit_scale"}
-        return {**{new: str(attrs[old]) for old, new in keep.items()}, "text_model": self.text_model}
+        """What a scenicness map records: the prompts, how their ratings combine, the temperature, the text model."""
+        sp = self.prompts
+        return {"scenic_prompts": str(sp.name), "scenic_sha256": sp.sha256(), "scenic_prompts_json": sp.to_json(),
+                "scenic_method": method_description(sp, method=self.method, min_prompts=self.min_prompts),
+                "scenic_logit_scale": str(float(LOGIT_SCALE)), "text_model": self.text_model}
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(json.dumps(self.tags(), sort_keys=True).encode())
@@ -116,7 +129,7 @@ class ScenicScorer:
 
     def products(self, out: str) -> list[Product]:
         tags = {**self.tags(), "text_embeddings_sha256": self.fingerprint()}
-        return [Product(out, ("scenic",), "float32", float("nan"), tags=tags)]
+        return [Product(out, (SCENIC_LAYER,), SCENIC_DTYPE, float("nan"), tags=tags)]
 
     def legend(self) -> None:
         return None
@@ -127,7 +140,3 @@ def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, cli
     with the class names, colours and provenance that :func:`tsmap.classify` puts on its maps."""
     return embed_prompts(replace(prompts, ensembling="mean"), model=clip_model, pretrained=clip_pretrained)
 
-
-def stem_of(out: str | os.PathLike) -> str:
-    out = os.fspath(out)
-    return out[: out.rfind(".")] if "." in os.path.basename(out) else out

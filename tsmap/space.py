@@ -24,9 +24,6 @@ FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|File too large|Free disk space available", re.IGNORECASE)
 #: Overviews add at most a third to a COG (each level is a quarter of the one above).
 OVERVIEWS = 4 / 3
-#: dtypes of the layers ``predict`` writes for a prompt set (class, score, probability, margin), for the
-#: dry-run estimate, which does not load the text model to ask :class:`~tsmap.scorers.ClassScorer`.
-CLASS_LAYERS = ("uint8", "float32", "float32", "float32")
 
 
 class DiskFull(DataError):

@@ -19,7 +19,9 @@ from .georef import keep_crs
 LOGIT_SCALE = 100.0
 #: How the prompts of one class combine: average the embeddings (CLIP, TimeSenCLIP) or take the best prompt.
 ENSEMBLING = ("mean", "max")
-#: Dimension names of class scores and of the top-k ranks.
+#: The maps :func:`classify` makes of every pixel (top-k aside): the class, then the layers saying how sure it is.
+CLASS_LAYER = "class"
+CONFIDENCE_LAYERS = ("score", "probability", "margin")
 _EPS = 1e-6  # as TimeSenCLIP's zeroshot.py: logits / (logits.mean(0) + 1e-6)
 
 
@@ -188,20 +190,14 @@ def classify(
         output_dtypes=[np.float32],
         dask_gufunc_kwargs={"output_sizes": {"out": 4 + 2 * int(top_k)}},
     )
-    ds = xr.Dataset(
-        {
-            "class": packed.isel(out=0).astype(np.uint8),
-            "score": packed.isel(out=1),
-            "probability": packed.isel(out=2),
-            "margin": packed.isel(out=3),
-        }
-    )
+    ds = xr.Dataset({CLASS_LAYER: packed.isel(out=0).astype(np.uint8),
+                     **{name: packed.isel(out=i + 1) for i, name in enumerate(CONFIDENCE_LAYERS)}})
     if top_k:
         ranks = {"out": RANK}
         ds["top_class"] = packed.isel(out=slice(4, 4 + top_k)).rename(ranks).transpose(RANK, ...).astype(np.uint8)
         ds["top_probability"] = packed.isel(out=slice(4 + top_k, None)).rename(ranks).transpose(RANK, ...)
-    ds["class"].attrs.update(ce.legend().attrs())
-    for name, units in (("score", "cosine similarity"), ("probability", "1"), ("margin", "1")):
+    ds[CLASS_LAYER].attrs.update(ce.legend().attrs())
+    for name, units in zip(CONFIDENCE_LAYERS, ("cosine similarity", "1", "1")):
         ds[name].attrs.update(long_name=f"top-1 {name}", units=units)
     ds.attrs.update(
         n_classes=k, logit_scale=float(logit_scale), normalised=int(means is not None),
