@@ -13,6 +13,7 @@ from rio_cogeo.cogeo import cog_validate
 
 import tsmap
 from tsmap.errors import InputError
+from tsmap import pipeline
 from tsmap.pipeline import classify_embeddings, embed_area
 from tsmap.store import RasterStore
 
@@ -145,3 +146,36 @@ def test_the_unknown_rule_of_the_prompt_set_reaches_the_map(demo_scene, tmp_path
     res = predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(tmp_path / "u.yaml"))
     classes, prob = read(res.class_map)[0], read(res.score_map)[1]
     assert ((classes == CLASS_UNKNOWN) == (np.isfinite(prob) & (prob < 0.99))).all() and (classes == CLASS_UNKNOWN).any()
+
+
+AREA = dict(bbox=tsmap.BBox(7.0, 50.0, 7.01, 50.01), year=2023)
+
+
+@pytest.mark.parametrize("function, given, names", [
+    ("predict", dict(checkpoint="model.safetensors"), "encoder and checkpoint"),
+    ("predict", dict(device="cpu"), "encoder and device"),
+    ("predict", dict(checkpoint="model.safetensors", device="cpu"), "encoder and checkpoint and device"),
+    ("predict", dict(bbox=AREA["bbox"]), "query and bbox"),
+    ("predict", dict(year=2023), "query and year"),
+    ("embed_area", dict(device="cpu"), "encoder and device"),
+    ("embed_area", AREA, "query and bbox and year"),
+    ("plan_area", dict(checkpoint="model.safetensors"), "encoder and checkpoint"),
+    ("plan_area", dict(year=2023), "query and year"),
+])
+def test_conflicting_arguments_are_refused_naming_both(demo_scene, tmp_path, function, given, names):
+    """An argument the other one would silently override is an error on one line, before any work or file."""
+    args = dict(query=scene_query(demo_scene), grid=demo_scene.grid, stac=demo_scene.catalog, encoder=SMALL)
+    if function != "plan_area":
+        args.update(out=str(tmp_path / ("emb.zarr" if function == "embed_area" else "map.tif")), progress=False)
+    if function == "predict":
+        args.update(prompts="land-cover", clip_pretrained="none")
+    with pytest.raises(InputError) as exc:
+        getattr(pipeline, function)(**args, **given)
+    message = str(exc.value)
+    assert f"{names} were both given" in message and "drop " in message and "\n" not in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_open_source_refuses_a_query_with_a_year(demo_scene):
+    with pytest.raises(InputError, match=r"query and year were both given.*Query.for_year\(bbox, year\)"):
+        pipeline.open_source(query=scene_query(demo_scene), year=2023, stac=demo_scene.catalog, encoder=SMALL)
