@@ -16,7 +16,8 @@ from .dims import EMBED, X, Y
 from .errors import InputError
 from .geo import Grid
 from .zeroshot import l2_normalise
-from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, encode_texts, model_id
+from .text import encode_texts
+from .text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_id
 
 
 def search_text(

@@ -30,7 +30,8 @@ from .dims import EMBED
 from .errors import InputError
 from .prompts import SCENIC_SUFFIX, check_length, read_document
 from .zeroshot import LOGIT_SCALE, l2_normalise
-from .text import DEFAULT_MODEL, DEFAULT_PRETRAINED, encode_texts, model_id
+from .text import encode_texts
+from .text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_id
 from .userfiles import read_text
 
 METHODS = ("early", "late")

@@ -79,8 +79,8 @@ def warn_if_random(model: str, pretrained: str) -> None:
         _WARNED.add(model)
         log.warning(
             "text tower %s has RANDOM weights (--clip-pretrained none): prompt scores are meaningless; "
-            "use the default 'openai' weights or a local weights file for real maps",
-            model,
+            "use the default %r weights or a local weights file for real maps",
+            model, DEFAULT_PRETRAINED,
         )
 
 

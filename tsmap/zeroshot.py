@@ -15,6 +15,8 @@ from .dims import CLASS, EMBED, RANK
 from .errors import InputError
 from .legend import CLASS_NODATA, CLASS_UNKNOWN, Legend
 from .georef import keep_crs
+from .text_model import DEFAULT_MODEL
+
 #: CLIP's learned temperature, ``logit_scale.exp()`` of OpenAI CLIP: probabilities are softmax(100 * cos).
 LOGIT_SCALE = 100.0
 #: How the prompts of one class combine: average the embeddings (CLIP, TimeSenCLIP) or take the best prompt.
@@ -267,5 +269,5 @@ def _check_dim(embedding: xr.DataArray, ce: ClassEmbeddings) -> None:
     if embedding.sizes[EMBED] != ce.vectors.shape[1]:
         raise InputError(
             f"pixel embeddings have {embedding.sizes[EMBED]} dims but the text embeddings {ce.vectors.shape[1]}; "
-            "use the text model the encoder was trained with (ViT-B-32 for TimeSenCLIP)"
+            f"use the text model the encoder was trained with ({DEFAULT_MODEL} for TimeSenCLIP)"
         )
