@@ -52,6 +52,7 @@ from ._version import __version__
 from .errors import InputError, ModelError, plain_message
 from .hub import cached_file, check_reachable
 from .model import EncoderConfig, TimeSenCLIPEncoder, build_encoder
+from .overwrite import check_outputs, check_writable
 from .specs import AUTHORS, Preprocessing, authors_spec
 from .text_model import AUTHORS_TEXT_MODEL
 
@@ -338,8 +339,6 @@ def convert_checkpoint(
     architecture; ``annual_position`` ("first" or "mean") sets how a single time step is placed.
     An existing ``dst`` is replaced only with ``overwrite``, and never when it is ``src``.
     """
-    from .overwrite import check_outputs, check_writable
-
     dst = os.fspath(dst)
     if not dst.endswith(SUFFIX):
         raise InputError(f"output {dst!r} must end in {SUFFIX}")

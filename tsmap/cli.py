@@ -1,4 +1,8 @@
-"""The ``tsmap`` command line. It only parses options and calls the library."""
+"""The ``tsmap`` command line. It only parses options and calls the library.
+
+Each command imports the library inside its function, so that ``tsmap --help`` and option errors load
+neither torch nor xarray.
+"""
 
 from __future__ import annotations
 

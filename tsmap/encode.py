@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .batching import SharedBatches
 from .dims import BAND, EMBED, MONTH
 from ._files import file_sha256
 from .checkpoint import load_encoder, weights_sha256
@@ -234,8 +235,6 @@ class EncoderSpec:
         with shared batches as without (reading and compositing on the CPU, not the encoder, bound
         it; larger batches were no faster on the device either: tests/bench/gpu_check.py).
         """
-        from .batching import SharedBatches
-
         key = self.key()
         with _LOCK:
             if key not in _CACHE:

@@ -20,6 +20,7 @@ import numpy as np
 from ._version import __version__
 from ._files import write_text
 from .geo import Grid
+from .quicklook import write_quicklook
 from .scorers import SCENIC_LAYER
 from .store import RasterStore
 from .write import Product, write_cog_blocks
@@ -108,8 +109,6 @@ def publish(
     callers that name the values of the first product without a legend. ``folder``: where the files
     will be moved to (and the item's relative hrefs point from), when they are staged elsewhere first.
     """
-    from .quicklook import write_quicklook
-
     written, item_tags = [], dict(tags)
     for product in products:
         item_tags.update(product.tags)
@@ -130,7 +129,8 @@ def publish(
     assets = {_asset_key(p): _asset(p) for p in products}
     if quicklook:
         title = quicklook_title(main, item_tags, period, parts.grid.epsg)
-        png = write_quicklook(main.path, paths.quicklook, title=title, legend=main.legend, scenic=SCENIC_LAYER in main.layers)
+        png = write_quicklook(main.path, paths.quicklook, title=title, legend=main.legend,
+                              scenic=SCENIC_LAYER in main.layers)
         assets["quicklook"] = {"href": png, "type": "image/png", "roles": ["overview"], "title": "quicklook with legend"}
         written.append(png)
     assets.update(extra_assets or {})

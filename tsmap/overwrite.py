@@ -107,7 +107,7 @@ def _png(path: str) -> bool:
 
 
 def _checkpoint(path: str) -> bool:
-    from .checkpoint import read_metadata
+    from .checkpoint import read_metadata  # imports torch (and checkpoint imports this module): only for checkpoints
 
     return read_metadata(path) is not None
 

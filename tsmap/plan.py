@@ -8,10 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bands import ALL_BANDS
+from .composite import composite
 from .encode import EncoderSpec
 from .geo import Grid, intersects
 from .items import acquisition, mgrs_tile, relative_orbit
-from .tiles import default_tile, tile_grid
+from .load import load_cube
+from .results import result_html
+from .tiles import Tile, default_tile, tile_grid
 
 #: Pixels encoded to time the encoder (after a short warm-up).
 PROBE_PIXELS = 512
@@ -85,8 +89,6 @@ class Plan:
         ])
 
     def _repr_html_(self) -> str:
-        from .results import result_html
-
         return result_html("tsmap Plan", [tuple(line.split(":", 1)) for line in self.describe().splitlines()])
 
 
@@ -139,8 +141,6 @@ PROBE_SIDE = 64
 
 def read_bytes(items, grid: Grid) -> int:
     """Uncompressed bytes of the grid's window in every band asset of every item (at each band's resolution)."""
-    from .bands import ALL_BANDS
-
     area = grid.shape[0] * grid.shape[1] * grid.resolution**2
     per_item = sum(area / b.resolution**2 * (1 if b.name == "SCL" else 2) for b in ALL_BANDS)
     return int(per_item * len(items))
@@ -149,10 +149,6 @@ def read_bytes(items, grid: Grid) -> int:
 def read_px_per_s(source) -> float:
     """Pixels per second of reading + compositing a :data:`PROBE_SIDE` window at the grid's centre (0 on failure)."""
     import dask
-
-    from .composite import composite
-    from .load import load_cube
-    from .tiles import Tile
 
     h, w = source.grid.shape
     side_y, side_x = min(PROBE_SIDE, h), min(PROBE_SIDE, w)

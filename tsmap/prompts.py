@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from .errors import InputError
+from .legend import Legend, rgb_hex
 from .zeroshot import ENSEMBLING, UnknownRule
 from .userfiles import load_yaml, read_text
 
@@ -114,8 +115,6 @@ class PromptSet:
     def _repr_html_(self) -> str:
         """A notebook table: value, colour swatch, name and prompt texts of every class."""
         from html import escape
-
-        from .legend import Legend, rgb_hex
 
         legend = Legend.from_prompts(self)
         rows = "".join(

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .errors import DataError, InputError
+from .errors import DataError, InputError, TsmapError
 
 log = logging.getLogger("tsmap")
 
@@ -122,7 +122,7 @@ def read_leaving_out(read, policy: RetryPolicy, *, what: str, lost) -> tuple[obj
 
 
 def _asset_error(exc: BaseException):
-    from .reader import AssetError
+    from .reader import AssetError  # reader imports this module
 
     return next((e for e in _chain(exc) if isinstance(e, AssetError)), None)
 
@@ -195,8 +195,6 @@ def is_local(href: str) -> bool:
 
 def short_error(exc: BaseException) -> str:
     """One line for ``exc``: the first tsmap error in its chain (written for users), else its innermost cause."""
-    from .errors import TsmapError
-
     chain = list(_chain(exc))
     best = next((e for e in chain if isinstance(e, TsmapError)), chain[-1])
     text = " ".join(f"{type(best).__name__}: {best}".split()) if best is chain[-1] else " ".join(str(best).split())

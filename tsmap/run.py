@@ -145,7 +145,8 @@ def execute(
 class Run:
     """The state of one :func:`execute` call: what it is (fingerprint, inputs) and its work files."""
 
-    def __init__(self, task, tiles, grid, tile, paths: OutputPaths, provenance, deliverables, embeddings, period) -> None:
+    def __init__(self, task, tiles, grid, tile, paths: OutputPaths, provenance, deliverables, embeddings,
+                 period) -> None:
         self.task, self.tiles, self.grid, self.tile = task, tiles, grid, tile
         self.ledger_path, self.provenance, self.period = paths.ledger, provenance, period
         self.deliverables, self.embeddings = deliverables, embeddings

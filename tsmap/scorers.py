@@ -100,7 +100,7 @@ class ScenicScorer:
     def build(cls, prompts: str | ScenicPrompts = "illustrative", *, method: str = "early", min_prompts: int = 2,
               clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> "ScenicScorer":
         sp = prompts if isinstance(prompts, ScenicPrompts) else load_scenic(prompts)
-        method_description(sp, method=method, min_prompts=min_prompts)  # checks method and min_prompts now, not per tile
+        method_description(sp, method=method, min_prompts=min_prompts)  # checks both now, not per tile
         vectors = encode_texts(list(sp.texts), model=clip_model, pretrained=clip_pretrained)
         return cls(sp, vectors, method, min_prompts, model_id(clip_model, clip_pretrained))
 

@@ -18,15 +18,15 @@ import os
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from .items import prepare_item
+from .signing import Signer, needs_signing
+
 #: HEAD requests in flight at once.
 HEAD_THREADS = 16
 
 
 def asset_stamps(items, *, timeout: float = 30.0) -> dict[str, str]:
     """href -> stamp of every band asset of ``items`` ("" where it cannot be known)."""
-    from .items import prepare_item
-    from .signing import Signer, needs_signing
-
     hrefs = sorted({a["href"] for it in items for a in prepare_item(it)["assets"].values()})
     signer = Signer() if any(needs_signing(h) for h in hrefs) else None
     remote = [h for h in hrefs if urlsplit(h).scheme.lower() in ("http", "https")]

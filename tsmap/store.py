@@ -256,7 +256,7 @@ def open_embeddings(path: str | os.PathLike, *, dtype: str | None = None):
     """
     import xarray as xr
 
-    from .georef import keep_crs
+    from .georef import keep_crs  # imports rioxarray: the store itself needs neither it nor xarray
 
     store = RasterStore.open(path)
     ds = xr.open_zarr(store.path, consolidated=is_consolidated(store.path), zarr_format=3, decode_coords="all")

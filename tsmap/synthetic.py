@@ -18,6 +18,8 @@ import numpy as np
 from .bands import ALL_BANDS, BOA_ADD_OFFSET_DN, SCL
 from .errors import InputError
 from .geo import Grid
+from .legend import Legend
+from .write import write_cog
 
 #: Demo land-cover types: name -> index in the bundled ``land-cover`` prompt set.
 CLASSES = {"Artificial Land": 0, "Cropland": 1, "Woodland": 2, "Grassland": 4, "Bare Land": 5, "Water": 6}
@@ -100,9 +102,7 @@ def make_scene(out_dir: str, *, size: int = 256, seed: int = 0) -> DemoScene:
 
     truth = np.asarray([CLASSES[n] for n in names], dtype=np.uint8)[labels]
     truth[:, :strip] = 255
-    from .legend import Legend
-    from .prompts import load_prompts
-    from .write import write_cog
+    from .prompts import load_prompts  # imports xarray, which the trainer's synthetic data (class_spectrum) need not
 
     legend = Legend.from_prompts(load_prompts("land-cover"))
     truth_path = write_cog(truth, os.path.join(out_dir, "truth.tif"), grid, nodata=255, band_names=["land_cover_index"],
@@ -148,8 +148,6 @@ def _add_clouds(refl: np.ndarray, scl: np.ndarray, rng) -> float:
 
 def _write_item(out_dir: str, item_id: str, when, grid: Grid, dn: np.ndarray, scl: np.ndarray, cloud: float):
     import pystac
-
-    from .write import write_cog
 
     folder = os.path.join(out_dir, "imagery", item_id)
     os.makedirs(folder, exist_ok=True)

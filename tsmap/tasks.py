@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bands import ALL_NAMES, SCL
+from .composite import composite
 from .encode import EncoderSpec
 from .errors import DataError
 from .gdal_config import read_pool
 from .geo import Grid, intersects
+from .items import prepare_item
+from .load import load_cube
 from .plausibility import check_tile, screen
 from .retry import ReadFailure, read_leaving_out
 from .store import RasterStore, dequantise, quantise, read_tile, write_embeddings
@@ -92,9 +95,6 @@ class TileTask:
         left out, and the impossible observations left out (count, items)."""
         import dask
 
-        from .composite import composite
-        from .load import load_cube
-
         encoder = self.encoder.load()
         img, tgrid = self.imagery, tile.grid(self.grid)
         items = tile_items(img.items, tgrid)
@@ -138,8 +138,6 @@ class Acquisitions:
 
     @classmethod
     def of(cls, items, periods: int) -> "Acquisitions":
-        from .items import prepare_item
-
         bands = {it.id: {b: a["href"] for b, a in prepare_item(it)["assets"].items()} for it in items}
         by_period: dict[str, list] = {}
         for it in items:
