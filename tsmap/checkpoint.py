@@ -142,7 +142,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         )
     model = TimeSenCLIPEncoder(config)
     load_strict(model, state, where=path)
-    return Checkpoint(model.eval(), prep, text_model, dict(meta.get("provenance", {})), digest)
+    return Checkpoint(model=model.eval(), preprocessing=prep, text_model=text_model,
+                      provenance=dict(meta.get("provenance", {})), weights_sha256=digest)
 
 
 def metadata_sha256(meta: dict) -> str:
@@ -313,7 +314,8 @@ def load_checkpoint(ref: str | os.PathLike, *, config: EncoderConfig | None = No
     source = {"source": os.fspath(ref), "source_sha256": file_sha256(path)}
     model = _authors_model(state, where=path, config=config)
     provenance = {**source, "training_data": AUTHORS_TRAINING_DATA}
-    return Checkpoint(model, authors_spec(patch=model.config.patch), AUTHORS_TEXT_MODEL, provenance, weights_sha256(model.state_dict()))
+    return Checkpoint(model=model, preprocessing=authors_spec(patch=model.config.patch), text_model=AUTHORS_TEXT_MODEL,
+                      provenance=provenance, weights_sha256=weights_sha256(model.state_dict()))
 
 
 def load_authors_checkpoint(path: str | os.PathLike, *, config: EncoderConfig | None = None) -> TimeSenCLIPEncoder:

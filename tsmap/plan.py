@@ -107,10 +107,12 @@ def plan(*, source, tile: int | None = None, workers: int | None = None, probe: 
     tiles = tile_grid(source.grid, size)
     collections = Counter(_collection(it) for it in source.items)
     return Plan(
-        len(source.items), f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}", source.grid, size,
-        len(tiles), encoder_px_per_s(source.encoder, threads=threads), tuple(sorted(months.items())),
-        read_bytes(source.items, source.grid), read_px_per_s(source) if probe else 0.0, workers,
-        tuple(sorted(collections.items())), overpasses(source.items, [t.lonlat_bbox(source.grid) for t in tiles]),
+        n_items=len(source.items), first=f"{dates[0]:%Y-%m-%d}", last=f"{dates[-1]:%Y-%m-%d}", grid=source.grid,
+        tile=size, tiles=len(tiles), px_per_s=encoder_px_per_s(source.encoder, threads=threads),
+        per_month=tuple(sorted(months.items())), read_bytes=read_bytes(source.items, source.grid),
+        read_px_per_s=read_px_per_s(source) if probe else 0.0, workers=workers,
+        collections=tuple(sorted(collections.items())),
+        overpasses=overpasses(source.items, [t.lonlat_bbox(source.grid) for t in tiles]),
     )
 
 

@@ -135,8 +135,10 @@ def execute(
         done_before = run.up_to_date(allow_missing)
         if done_before is not None:
             log.info("%s is up to date (same inputs, run complete); nothing to do", paths.ledger)
-            summary = RunSummary(len(tiles), 0, len(tiles), tuple(done_before.tiles_with(MISSING)), sum(t.pixels for t in tiles),
-                                 0, 0.0, tuple(done_before.skipped_assets()), done_before.implausible_tiles())
+            summary = RunSummary(
+                tiles=len(tiles), computed=0, reused=len(tiles), missing=tuple(done_before.tiles_with(MISSING)),
+                pixels=sum(t.pixels for t in tiles), computed_pixels=0, seconds=0.0,
+                skipped=tuple(done_before.skipped_assets()), implausible=done_before.implausible_tiles())
             return summary, done_before.outputs
         return run.go(client=client, workers=workers, allow_missing=allow_missing, max_skipped=max_skipped, progress=progress,
                       label=label)
@@ -478,8 +480,10 @@ def run_tiles(
         ledger.record(tile_id, MISSING, error=ledger.errors.get(tile_id, ""))
     missing = tuple(t.id for t in tiles if ledger.status.get(t.id) == MISSING)
     return RunSummary(
-        len(tiles), len(todo), len(tiles) - len(todo), missing, sum(t.pixels for t in tiles),
-        sum(t.pixels for t in todo), time.perf_counter() - start, tuple(ledger.skipped_assets()), ledger.implausible_tiles(),
+        tiles=len(tiles), computed=len(todo), reused=len(tiles) - len(todo), missing=missing,
+        pixels=sum(t.pixels for t in tiles), computed_pixels=sum(t.pixels for t in todo),
+        seconds=time.perf_counter() - start, skipped=tuple(ledger.skipped_assets()),
+        implausible=ledger.implausible_tiles(),
     )
 
 

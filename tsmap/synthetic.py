@@ -114,7 +114,8 @@ def make_scene(out_dir: str, *, size: int = 256, seed: int = 0) -> DemoScene:
     catalog.normalize_hrefs(root)
     catalog.make_all_asset_hrefs_relative()
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    return DemoScene(os.path.join(root, "catalog.json"), truth_path, grid, YEAR, strip)
+    return DemoScene(catalog=os.path.join(root, "catalog.json"), truth=truth_path, grid=grid, year=YEAR,
+                     nodata_columns=strip)
 
 
 def _layout(size: int, rng) -> np.ndarray:

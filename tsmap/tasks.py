@@ -88,7 +88,9 @@ class TileTask:
                 layers.update(scorer(emb))
         clock["score"] = time.perf_counter() - start
         seconds = {k: round(v, 3) for k, v in clock.items()}
-        return TileResult(tile, layers, int(np.count_nonzero(valid)), seconds, skipped, *screened)
+        implausible, implausible_items = screened
+        return TileResult(tile=tile, layers=layers, valid_pixels=int(np.count_nonzero(valid)), seconds=seconds,
+                          skipped=skipped, implausible=implausible, implausible_items=implausible_items)
 
     def _embed(self, tile: Tile, clock: dict) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
         """float32 embeddings (embed, y, x), NaN without data, the valid-period count (y, x), the assets
