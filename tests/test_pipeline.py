@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 
 import numpy as np
 import pystac
@@ -179,3 +181,13 @@ def test_conflicting_arguments_are_refused_naming_both(demo_scene, tmp_path, fun
 def test_open_source_refuses_a_query_with_a_year(demo_scene):
     with pytest.raises(InputError, match=r"query and year were both given.*Query.for_year\(bbox, year\)"):
         pipeline.open_source(query=scene_query(demo_scene), year=2023, stac=demo_scene.catalog, encoder=SMALL)
+
+
+@pytest.mark.parametrize("function", ["predict", "embed_area", "classify_embeddings", "scenic_embeddings", "open_source",
+                                      "plan_area"])
+def test_every_parameter_of_the_public_functions_is_documented(function):
+    """Each parameter has an entry in the docstring's Parameters list (numpydoc: its name alone on a line)."""
+    f = getattr(pipeline, function)
+    entries = re.findall(r"^    ([a-z_]+(?:, [a-z_]+)*)$", f.__doc__.split("Parameters\n    ----------\n")[1], re.M)
+    documented = {name for entry in entries for name in entry.split(", ")}
+    assert [p for p in inspect.signature(f).parameters if p not in documented] == []

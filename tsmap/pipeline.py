@@ -370,7 +370,12 @@ def plan_area(
 ) -> Plan:
     """What :func:`predict` or :func:`embed_area` would do (items, pixels, tiles, time), computing nothing.
 
-    The parameters are theirs (see :func:`predict`); the encoder is loaded to time it on this machine.
+    The encoder is loaded to time it on this machine.
+
+    Parameters
+    ----------
+    bbox, year, grid, query, stac, checkpoint, encoder, tile, retry, aoi, workers, allow_local_assets
+        As for :func:`predict` (the same conflicts raise :class:`~tsmap.errors.InputError`).
     """
     spec = _encoder(encoder, checkpoint, None)
     src = open_source(bbox=bbox, year=year, grid=grid, query=query, stac=stac, encoder=spec, retry=retry, aoi=_aoi(aoi),
