@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests run offline; real sample data comes from ../shared/data when present."""
+"""Shared fixtures. Tests run offline on real sample data vendored in tests/data (see its README.md)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
 SHARED = Path(os.environ.get("TSMAP_SHARED", ROOT.parent / "shared"))
 DEMO_SIZE = 64
 
 
+def data_path(*parts: str) -> Path:
+    """A vendored extract of real data under tests/data (always there: a missing one is an error, not a skip)."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: tests/data/README.md lists the vendored files")
+    return path
+
+
 def shared_path(*parts: str) -> Path:
-    """A path under ../shared, skipping the test (with the reason) when it is absent."""
+    """A path under ../shared (data not vendored, e.g. for lack of a licence), skipping the test when it is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real sample data not available: {path} is absent (it lives in the project's ../shared)")
+        pytest.skip(f"real sample data not available: {path} is absent (it lives in the project's ../shared "
+                    "and is not vendored in tests/data)")
     return path
 
 

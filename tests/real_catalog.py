@@ -1,12 +1,12 @@
 """Real Sentinel-2 item metadata with small local imagery at the items' real grids (a test helper).
 
-The item JSON in ``../shared/data/stac-items`` (Earth Search v1, Planetary Computer) is kept as
-published: ids, datetimes, datatakes, footprints, bboxes, ``proj:transform``/``proj:shape``/EPSG.
-Only the band hrefs change, to local sparse GeoTIFFs at exactly those grids (10980 x 10980 px at
-10 m, 5490 x 5490 at 20 m) that hold data only around the lon/lat boxes a test reads, so a whole
-strip of tiles costs a few MB. Inside an item's real footprint (its ``geometry``) pixels carry
-known values; outside they are nodata, the 20 m layers (SCL among them) reaching further than the
-10 m bands, as at real swath edges.
+The item JSON in ``tests/data/stac-items`` (Earth Search v1; six tiles of a Planetary Computer overpass,
+all 33 in the project's ``../shared/data/stac-items``) is kept as published: ids, datetimes, datatakes,
+footprints, bboxes, ``proj:transform``/``proj:shape``/EPSG. Only the band hrefs change, to local sparse
+GeoTIFFs at exactly those grids (10980 x 10980 px at 10 m, 5490 x 5490 at 20 m) that hold data only
+around the lon/lat boxes a test reads, so a whole strip of tiles costs a few MB. Inside an item's real
+footprint (its ``geometry``) pixels carry known values; outside they are nodata, the 20 m layers (SCL
+among them) reaching further than the 10 m bands, as at real swath edges.
 
 :func:`reference` is an independent per-pixel answer: it warps those files onto a grid by hand
 (exact PROJ transforms, nearest source pixel) and merges each overpass's items by the documented
@@ -32,7 +32,7 @@ from rasterio.windows import Window
 
 from tsmap.bands import ALL_BANDS, SCL, SPECTRAL
 
-from .conftest import shared_path
+from .conftest import data_path, shared_path
 
 ES = "earth_search_v1_sentinel-2-l2a_items.geojson"
 PC = "planetary_computer_sentinel-2-l2a_items.geojson"
@@ -43,7 +43,12 @@ SCL_PATTERN = (4, 9, 5, 8, 6, 3)
 
 
 def real_features(name: str) -> list[dict]:
-    """The real item dicts of one shared file (skips the test when ../shared is absent)."""
+    """The real item dicts of one vendored file (tests/data/stac-items)."""
+    return json.loads(data_path("stac-items", name).read_text())["features"]
+
+
+def shared_features(name: str) -> list[dict]:
+    """All real items of one file in ../shared/data/stac-items (the 33-tile overpass the benchmarks sweep)."""
     return json.loads(shared_path("data", "stac-items", name).read_text())["features"]
 
 

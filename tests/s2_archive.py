@@ -28,7 +28,7 @@ import numpy as np
 
 from tsmap.bands import ALL_BANDS, SCL
 
-TEMPLATE = Path(__file__).parent / "data" / "earth_search_item_S2B_24MWV_20250731.json"
+TEMPLATE = Path(__file__).parent / "data" / "stac-items" / "earth_search_item_S2B_24MWV_20250731.json"
 #: 10 m grid of the template's MGRS tile 24MWV (EPSG:32724): west, north.
 ORIGIN = (499980.0, 9500020.0)
 EPSG = 32724

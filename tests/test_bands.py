@@ -5,11 +5,11 @@ import pytest
 
 from tsmap.bands import ALL_NAMES, SPECTRAL_NAMES, band, canonical_name, resolve_assets
 
-from .conftest import shared_path
+from .conftest import data_path
 
 
 def _features(name):
-    return json.loads(shared_path("data", "stac-items", name).read_text())["features"]
+    return json.loads(data_path("stac-items", name).read_text())["features"]
 
 
 def test_band_order_is_the_encoders():

@@ -68,10 +68,10 @@ def test_search_real_item_collections_offline():
     """The shared real items as a static item collection: bbox, date and cloud filters apply."""
     from tsmap.items import item_epsg
 
-    from .conftest import shared_path
+    from .conftest import data_path
 
-    es = str(shared_path("data", "stac-items", "earth_search_v1_sentinel-2-l2a_items.geojson"))
-    pc = str(shared_path("data", "stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
+    es = str(data_path("stac-items", "earth_search_v1_sentinel-2-l2a_items.geojson"))
+    pc = str(data_path("stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
     box = BBox(-60.0, -60.6, -59.0, -60.3)  # tile 20EPT (2025-07-31, 26 % cloud)
     items = search(Query.for_year(box, 2025), stac=es)
     assert [it.id for it in items] == ["S2B_20EPT_20250731_0_L2A"]
@@ -104,9 +104,9 @@ def test_api_search_splits_an_aoi_across_180_and_uses_the_collections(monkeypatc
     import pystac
     import pystac_client
 
-    from .conftest import shared_path
+    from .conftest import data_path
 
-    path = shared_path("data", "stac-items", "planetary_computer_sentinel-2-l2a_items.geojson")
+    path = data_path("stac-items", "planetary_computer_sentinel-2-l2a_items.geojson")
     features = json.loads(path.read_text())["features"]
     calls = []
 

@@ -1,4 +1,5 @@
 import datetime as dt
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,8 @@ from tsmap.bands import ALL_BANDS
 from tsmap.composite import composite, mask_clouds
 from tsmap.specs import CLEAN_SCL, CompositeSpec
 from tsmap.errors import InputError
+
+from .conftest import data_path
 
 
 def _cube(values, scl, times):
@@ -166,32 +169,27 @@ def test_bad_spec():
         CompositeSpec(periods=6)
 
 
+def _eo_learn_2017():
+    """Real eo-learn NDVI (t, y, x), its real cloud mask and dates: 36 irregular dates of 2017, 24 x 24 px."""
+    with np.load(data_path("eo-learn_TestEOPatch", "ndvi_clm_2017_window.npz")) as z:
+        return z["ndvi"], z["clm"], pd.to_datetime(z["times"])
+
+
 def test_composite_on_real_ndvi_series():
-    """Real eo-learn NDVI (68 dates) + real cloud mask: monthly nan-medians equal numpy."""
-    from .conftest import shared_path
-
-    import json
-
-    root = shared_path("data", "eo-learn_TestEOPatch")
-    ndvi = np.load(root / "data" / "NDVI.npy")[..., 0]  # (t, y, x)
-    clm = np.load(root / "mask" / "CLM.npy")[..., 0].astype(bool)
-    times = pd.to_datetime(json.loads((root / "timestamps.json").read_text()))
-    year = times.year == 2017
-    ndvi, clm, times = ndvi[year], clm[year], times[year]
+    """Real eo-learn NDVI + real cloud mask: monthly nan-medians equal numpy."""
+    ndvi, clm, times = _eo_learn_2017()
+    assert ndvi.shape == clm.shape == (36, 24, 24) and 0.2 < clm.mean() < 0.8  # cloudy, not all cloud
     values = np.repeat(ndvi[:, None], 10, axis=1)
     scl = np.where(clm, 9, 4).astype(np.float32)
-    da = _cube(values, scl, times).chunk({"y": 50, "x": 50})
+    da = _cube(values, scl, times).chunk({"y": 12, "x": 12})
     out = composite(da, CompositeSpec(rule="clean")).compute()["s2"].values[:, 0]
     month = times.month.values - 1
     ref = np.full((12,) + ndvi.shape[1:], np.nan, dtype=np.float32)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for m in range(12):
-                if (month == m).any():
-                    ref[m] = np.nanmedian(np.where(clm[month == m], np.nan, ndvi[month == m]), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: pixels cloudy all month
+        for m in range(12):
+            if (month == m).any():
+                ref[m] = np.nanmedian(np.where(clm[month == m], np.nan, ndvi[month == m]), axis=0)
     np.testing.assert_allclose(out, ref, rtol=1e-6, equal_nan=True)
     assert np.isfinite(out).sum() > 0.5 * out.size
 
@@ -268,19 +266,12 @@ def test_lower_nanmedian_equals_torch_median_of_the_present_values(n):
 def test_authors_rule_on_a_real_cloudy_series_equals_torch_median():
     """Real eo-learn NDVI dates and cloud mask (2017, irregular dates): the authors' composite and
     quarters equal the pixel-by-pixel torch.median reference."""
-    import json
-
-    from .conftest import shared_path
-
-    root = shared_path("data", "eo-learn_TestEOPatch")
-    ndvi = np.load(root / "data" / "NDVI.npy")[..., 0][:, 40:52, 40:52]
-    clm = np.load(root / "mask" / "CLM.npy")[..., 0].astype(bool)[:, 40:52, 40:52]
-    times = pd.to_datetime(json.loads((root / "timestamps.json").read_text()))
-    year = times.year == 2017
-    values = np.repeat(1000 + 3000 * ndvi[year][:, None], 10, axis=1).astype(np.float32)
-    scl = np.where(clm[year], 9, 4).astype(np.float32)
-    month = times[year].month.values - 1
-    da = _cube(values, scl, times[year]).chunk({"y": 6, "x": 6})
+    ndvi, clm, times = _eo_learn_2017()
+    ndvi, clm = ndvi[:, :12, :12], clm[:, :12, :12]  # the patch's pixels 40..51 in y and x
+    values = np.repeat(1000 + 3000 * ndvi[:, None], 10, axis=1).astype(np.float32)
+    scl = np.where(clm, 9, 4).astype(np.float32)
+    month = times.month.values - 1
+    da = _cube(values, scl, times).chunk({"y": 6, "x": 6})
     for periods in (12, 4):
         out = composite(da, CompositeSpec(rule="authors", periods=periods)).compute()["s2"].values
         np.testing.assert_array_equal(out, _authors_reference(values, scl, month, periods=periods))

@@ -8,7 +8,7 @@ from tsmap.errors import InputError
 from tsmap.model import EncoderConfig, build_encoder
 from tsmap.specs import AUTHORS, authors_spec
 
-from .conftest import shared_path
+from .conftest import data_path
 
 SMALL = EncoderConfig(dim=32, depth=2, heads=4, mlp_dim=16, out_dim=8)
 
@@ -85,7 +85,7 @@ def test_bad_shapes_and_options_are_clear():
 def test_bf16_agrees_with_fp32_on_real_pixels_and_is_deterministic():
     if not bf16_supported(torch.device("cpu")):
         pytest.skip("this CPU has no native bf16")
-    data = np.load(shared_path("data", "presto", "algae_blooms_s2_10band_timeseries.npz"))["s2_dn"][:300]
+    data = np.load(data_path("presto", "algae_blooms_s2_dn_first300.npz"))["s2_dn"]
     block = data.copy()
     block[::7, 3:8] = np.nan  # missing months
     block[5] = np.nan  # no data

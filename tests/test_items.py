@@ -7,14 +7,14 @@ from tsmap.bands import SPECTRAL_NAMES
 from tsmap.errors import DataError
 from tsmap.items import dn_offsets, item_epsg, prepare_item
 
-from .conftest import shared_path
+from .conftest import data_path
 
 ES = "earth_search_v1_sentinel-2-l2a_items.geojson"
 PC = "planetary_computer_sentinel-2-l2a_items.geojson"
 
 
 def _features(name):
-    return json.loads(shared_path("data", "stac-items", name).read_text())["features"]
+    return json.loads(data_path("stac-items", name).read_text())["features"]
 
 
 def test_offsets_on_real_items():

@@ -13,7 +13,7 @@ from tsmap.geo import BBox, Grid
 from tsmap.load import chunk_bytes, load_cube
 from tsmap.catalog import Query, search
 
-from .conftest import shared_path
+from .conftest import data_path
 from .stac_factory import lonlat_box_in, make_item
 
 UTC = dt.timezone.utc
@@ -120,7 +120,7 @@ def test_item_without_a_required_band_is_refused_before_any_read(tmp_path):
 
 
 def _real_dicts(name):
-    return json.loads(shared_path("data", "stac-items", name).read_text())["features"]
+    return json.loads(data_path("stac-items", name).read_text())["features"]
 
 
 def _real_items(name):
@@ -157,7 +157,7 @@ def test_real_item_with_proj_code_only_stacks(no_compute):
 def test_real_items_from_two_utm_zones_stack_into_one_grid(no_compute):
     """Real Planetary Computer items in zones 59 and 60 around 174°E: one lazy cube, no CRS conflict."""
     aoi = BBox(173.9, 57.9, 174.1, 58.0)
-    catalog = str(shared_path("data", "stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
+    catalog = str(data_path("stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
     hits = search(Query.for_dates(aoi, "2019-01-01", "2019-01-01"), stac=catalog)
     assert {h.properties["proj:code"] for h in hits} == {"EPSG:32659", "EPSG:32660"}
     grid = Grid.from_bbox(aoi)

@@ -8,12 +8,12 @@ from tsmap.errors import InputError
 from tsmap.prompts import bundled, load_prompts, parse_prompts
 from tsmap.zeroshot import UnknownRule
 
-from .conftest import shared_path
+from .conftest import data_path
 
 
 def reference_lists() -> dict[str, list[tuple[str, str]]]:
-    """(index, code-or-None, name) per section of ../shared/reference/class-lists.txt."""
-    text = shared_path("reference", "class-lists.txt").read_text()
+    """(code-or-empty, name) per section of the TimeSenCLIP class lists (tests/data/timesenclip)."""
+    text = data_path("timesenclip", "class-lists.txt").read_text()
     sections, current = {}, None
     for line in text.splitlines():
         header = re.match(r"^## ([A-Z][A-Z0-9 ]*[A-Z0-9])\b", line)

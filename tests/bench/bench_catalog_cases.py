@@ -9,7 +9,7 @@ only (search, load_cube, predict), so the same script runs on any tsmap version:
 * mirror: hrefs rewritten to absolute local paths, the https ``self`` link kept.
 * W > E AOI: a box across 180°.
 
-    TSMAP_SHARED=/work/shared PYTHONPATH=$PWD python tests/bench/bench_catalog_cases.py
+    PYTHONPATH=$PWD python tests/bench/bench_catalog_cases.py
 """
 
 from __future__ import annotations

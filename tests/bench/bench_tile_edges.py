@@ -35,11 +35,11 @@ import traceback
 
 
 def run(per_edge: int, side_m: float, tile: int, workdir: str, families: tuple[str, ...]) -> dict:
-    from tests.real_catalog import ES, PC, edge_boxes, footprint_boxes, localise, real_features, save_collection
+    from tests.real_catalog import ES, PC, edge_boxes, footprint_boxes, localise, save_collection, shared_features
 
     overpasses = {
-        "planetary-computer": (real_features(PC), "2019-01-01"),
-        "earth-search": ([f for f in real_features(ES) if f["id"].startswith("S2B_24M")], "2025-07-31"),
+        "planetary-computer": (shared_features(PC), "2019-01-01"),
+        "earth-search": ([f for f in shared_features(ES) if f["id"].startswith("S2B_24M")], "2025-07-31"),
     }
     makers = {
         "tile-edges": lambda f: edge_boxes(f, per_edge=per_edge, side_m=side_m),
