@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -48,6 +49,19 @@ def no_compute():
 
     with dask.config.set(scheduler=_boom):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """The CLI configures the root logger (``--quiet`` sets it to ERROR, with a stderr handler): undo that after
+    each test, so that what a later test logs, and what ``caplog`` sees, does not depend on the test order."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in root.handlers[:]:
+        if type(handler) is logging.StreamHandler and handler not in handlers:
+            root.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True, scope="session")

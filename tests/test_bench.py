@@ -15,11 +15,16 @@ def test_bench_figures_are_consistent():
     r = result["fp32"]
     flops = EncoderConfig().flops_per_pixel()
     assert result["flop_per_pixel"] == {"executed": flops["fast"], "standard_forward": flops["standard"]}
-    assert len(r["trials"]["encoder_px_s"]) == 2 and r["encoder_px_s"] == round(max(r["trials"]["encoder_px_s"]), 1)
-    assert r["roofline_gflops"] > 1 and r["encoder_px_s"] > 1 and r["batch"] == 64
-    assert r["fraction_of_roofline"] == pytest.approx(r["encoder_px_s"] * flops["fast"] / 1e9 / r["roofline_gflops"], abs=2e-3)
+    # figures are rounded (rates to 0.1, trials to 0.01, fractions to 0.001): compare within what rounding moves
+    px, roofline = r["encoder_px_s"], r["roofline_gflops"]
+    assert len(r["trials"]["encoder_px_s"]) == 2 and abs(px - max(r["trials"]["encoder_px_s"])) <= 0.0551
+    assert roofline > 1 and px > 1 and r["batch"] == 64
+    fraction = px * flops["fast"] / 1e9 / roofline
+    assert abs(r["fraction_of_roofline"] - fraction) <= fraction * (0.051 / px + 0.051 / roofline) + 0.0005
     assert "speedup_vs_vit_b32" not in r
-    assert "fp32: encoder" in format_report(result)
+    line = format_report(result).splitlines()[2]
+    assert line.startswith(f"fp32: encoder {px:,.0f} px/s = {r['encoder_gflops']:.0f} GFLOP/s, roofline {roofline:.0f} GFLOP/s")
+    assert f"fraction {r['fraction_of_roofline']:.2f} (target 0.60)" in line
 
 
 def test_vit_b32_flops_are_counted():

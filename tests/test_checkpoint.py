@@ -1,5 +1,6 @@
 import argparse
 import json
+import logging
 import os
 import pickle
 import shlex
@@ -200,6 +201,7 @@ def test_pickled_lightning_checkpoint_says_how_to_extract_its_weights(tmp_path, 
 
 
 def test_missing_file_and_random_default(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tsmap")
     with pytest.raises(ModelError, match="does not exist"):
         load_encoder(tmp_path / "nope.ckpt")
     model, prep = load_encoder(None)
@@ -280,6 +282,7 @@ def test_tampered_checkpoints_fail_clearly(tmp_path, edit, message):
 
 
 def test_version_1_checkpoints_still_load_with_a_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tsmap")
     path = tmp_path / "old.safetensors"
     model = build_encoder(SMALL, seed=3)
     save_checkpoint(path, model, Preprocessing(), text_model="x")

@@ -98,7 +98,7 @@ def test_bf16_agrees_with_fp32_on_real_pixels_and_is_deterministic():
     np.testing.assert_array_equal(np.isnan(bf16), np.isnan(fp32))
     assert np.isnan(bf16[5]).all() and np.isfinite(np.delete(bf16, 5, 0)).all()
     cosine = np.sum(np.delete(bf16, 5, 0) * np.delete(fp32, 5, 0), axis=-1)
-    assert cosine.min() >= 0.999, cosine.min()
+    assert cosine.min() >= 0.9999, cosine.min()  # the README's claim; 0.99996 measured (random weights, seeds 0-2)
     np.testing.assert_array_equal(encoder(block), bf16)
 
 

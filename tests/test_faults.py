@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import resource
 import shutil
@@ -257,7 +258,9 @@ def test_the_encoder_runs_single_threaded_pieces_whatever_torch_is_set_to():
 # --- 3. changed inputs are noticed ------------------------------------------------------------------------
 
 
-def test_a_resume_after_the_assets_changed_starts_afresh_and_says_what_changed(demo_scene, tmp_path, monkeypatch, caplog):
+def test_a_resume_after_the_assets_changed_starts_afresh_and_says_what_changed(demo_scene, tmp_path, monkeypatch,
+                                                                               caplog):
+    caplog.set_level(logging.WARNING, logger="tsmap")
     stac, imagery = copy_scene(demo_scene, tmp_path / "scene")
     out = tmp_path / "map.tif"
     interrupt_after(monkeypatch, done=3)

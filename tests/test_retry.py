@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -119,7 +120,11 @@ def test_persistent_faults_fail_naming_the_tiles_and_write_no_map(demo_scene, se
     assert all(t in message for t in EAST) and not any(t in message for t in WEST) and "--allow-missing" in message
     ledger = Ledger.load(f"{out}.ledger.jsonl")
     assert ledger.tiles_with(FAILED) == EAST and ledger.tiles_with(DONE) == WEST and not ledger.complete
-    assert "503" in ledger.errors[EAST[0]] or "HTTP" in ledger.errors[EAST[0]] or "Error" in ledger.errors[EAST[0]]
+    for tile in EAST:  # each failed tile's error names the tile, the asset that failed and where to look
+        error = ledger.errors[tile]
+        assert re.match(rf"tile {tile}: no readable acquisition of 2023-\d\d is left for band B\w\w \(1 had it\): "
+                        rf"cannot read asset http://127\.0\.0\.1:\d+/imagery/\S+\.tif\?broken=1 \(", error), error
+        assert error.endswith("check that it exists and is reachable (path, network, credentials or token)"), error
     assert not [p for p in os.listdir(tmp_path) if p.startswith("map") and p.endswith((".tif", ".json", ".png"))]
 
     # the same call with allow_missing retries only the failed tiles, then writes nodata there and says so
@@ -172,5 +177,12 @@ def test_with_retries_backs_off_then_gives_up():
         with_retries(flaky, RetryPolicy(attempts=3, backoff_s=0.05), what="tile r0000c0000")
     assert len(calls) == 3 and calls[2] - calls[1] >= 0.09  # the second wait is doubled
 
-    with pytest.raises(ValueError):  # not a read error: no retry
-        with_retries(lambda: (_ for _ in ()).throw(ValueError("bug")), RetryPolicy(attempts=3), what="x")
+    bugs = []
+
+    def buggy():
+        bugs.append(1)
+        raise ValueError("bug")
+
+    with pytest.raises(ValueError, match="^bug$"):  # not a read error: raised as it is, without a retry
+        with_retries(buggy, RetryPolicy(attempts=3), what="x")
+    assert len(bugs) == 1

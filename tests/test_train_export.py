@@ -45,5 +45,6 @@ def test_tampered_file_is_a_clear_error(tmp_path):
     data = bytearray(open(path, "rb").read())
     data[-5] ^= 0xFF  # flip bits in the last tensor
     open(path, "wb").write(bytes(data))
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match=r"model\.safetensors' is corrupt or was modified: weights hash \w{12} != "
+                                         r"recorded \w{12}; re-download or re-convert it"):
         load_model(path)

@@ -28,7 +28,7 @@ def test_embedding_file_errors(tmp_path):
     import torch
 
     torch.save({"DE_1W": {"nested": 1}}, tmp_path / "odd.pt")
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match=r"odd\.pt': entry 'DE_1W' is not '\{NUTS0\}_\{POINT_ID\}\{W\|E\|N\|S\}' -> tensor"):
         load_embedding_file(str(tmp_path / "odd.pt"))
 
 
