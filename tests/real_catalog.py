@@ -166,7 +166,7 @@ def _write_bands(f: dict, k: int, offset: int, item_dir: str, boxes, margin_m: f
                                    dtype="uint8").astype(bool)
                 if b is SCL:
                     cols, rows = np.meshgrid(np.arange(shape[1]) + 0.5, np.arange(shape[0]) + 0.5)
-                    xs, ys = wtf * (cols, rows)
+                    xs, ys = wtf @ (cols, rows)
                     data = np.where(inside, scl_value(k, np.asarray(xs), np.asarray(ys)), 0).astype(np.uint8)
                 else:
                     j = [s.name for s in SPECTRAL].index(b.name)

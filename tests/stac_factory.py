@@ -59,7 +59,7 @@ def make_item(
         height, width = round((bounds[3] - bounds[1]) / res), round((bounds[2] - bounds[0]) / res)
         tf = Affine(res, 0, bounds[0], 0, -res, bounds[3])
         cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-        xs, ys = tf * (cols, rows)
+        xs, ys = tf @ (cols, rows)
         lon, lat = (np.asarray(v).reshape(xs.shape) for v in transform(f"EPSG:{epsg}", "EPSG:4326", xs.ravel(), ys.ravel()))
         if band is SCL:
             data, dtype, raster = scl(lon, lat), "uint8", {"nodata": 0, "data_type": "uint8"}
