@@ -232,8 +232,9 @@ def _ffn(layer, z, act: str) -> torch.Tensor:
 
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str | None = None) -> torch.Tensor:
     """``act(x @ weight.T + bias)``. On CPU through oneDNN, with bias and activation fused: the same
-    IEEE arithmetic, but ~2x faster in fp32 than the default BLAS on CPUs (e.g. AMD) where MKL
-    takes a slow path. Elsewhere (CUDA, autocast, other dtypes) plain ``F.linear``."""
+    maths in another summation order (up to 1.4e-4 from BLAS per linear, 1.2e-7 at the encoder output),
+    1.15-1.21x BLAS's fp32 speed per linear on a 2-core AMD EPYC (1.07x for the whole encoder;
+    tests/bench/bench_onednn_linear.py). Elsewhere (CUDA, autocast, other dtypes) plain ``F.linear``."""
     if (
         _ONEDNN_LINEAR
         and x.device.type == "cpu"

@@ -107,7 +107,7 @@ def _centres(embedding: xr.DataArray, grid: Grid, rows: np.ndarray, cols: np.nda
             f"embeddings of {embedding.sizes[Y]}x{embedding.sizes[X]} px have no x/y coordinates and do not match "
             f"the grid's {grid.shape[0]}x{grid.shape[1]} px; pass the grid they were made on"
         )
-    xs, ys = grid.transform * (cols + 0.5, rows + 0.5)
+    xs, ys = grid.transform @ (cols + 0.5, rows + 0.5)
     return np.asarray(xs, float), np.asarray(ys, float)
 
 
