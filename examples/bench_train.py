@@ -47,10 +47,17 @@ def main() -> None:
             for amp in args.amp.split(","):
                 for threads in (int(t) for t in args.threads.split(",")):
                     cfg = TrainConfig(
-                        data=DataConfig(store="synthetic"), model=MODELS[name], objective=ObjectiveConfig(queue_size=2048),
+                        data=DataConfig(store="synthetic"),
+                        model=MODELS[name],
+                        objective=ObjectiveConfig(queue_size=2048),
                         optim=OptimConfig(lr=1e-4, batch_size=args.batch, steps=args.steps),
-                        run=RunConfig(out=os.path.join(tmp, f"{name}-{amp}-{threads}"), checkpoint_every=0,
-                                      device=args.device, amp=amp, threads=threads),
+                        run=RunConfig(
+                            out=os.path.join(tmp, f"{name}-{amp}-{threads}"),
+                            checkpoint_every=0,
+                            device=args.device,
+                            amp=amp,
+                            threads=threads,
+                        ),
                     )
                     result = train(cfg, samples=samples)
                     print(json.dumps({

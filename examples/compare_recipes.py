@@ -56,13 +56,28 @@ def main() -> None:
             half = train(_config(recipe, args, tmp + "/part"), samples=train_set, stop_after=full.total_steps // 2)
             resumed = train(_config(recipe, args, tmp + "/part"), samples=train_set, resume=True)
             top1 = _zero_shot(full.model, test_set, anchors)
-        print(json.dumps({
-            "recipe": recipe, "augment": args.augment, "model": args.model, "epochs": args.epochs, "steps": full.total_steps,
-            "device": _device_name(cfg.run.device), "seconds": round(time.perf_counter() - t0, 1), "top1_monthly": top1["monthly"], "top1_single": top1["single"],
-            "loss_first": round(full.losses[0], 4), "loss_last": round(full.losses[-1], 4),
-            "samples_per_s": round(full.samples_per_s), "n_train": len(train_set), "n_test": len(test_set),
-            "resume_exact": half.step == full.total_steps // 2 and resumed.losses == full.losses,
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "recipe": recipe,
+                    "augment": args.augment,
+                    "model": args.model,
+                    "epochs": args.epochs,
+                    "steps": full.total_steps,
+                    "device": _device_name(cfg.run.device),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "top1_monthly": top1["monthly"],
+                    "top1_single": top1["single"],
+                    "loss_first": round(full.losses[0], 4),
+                    "loss_last": round(full.losses[-1], 4),
+                    "samples_per_s": round(full.samples_per_s),
+                    "n_train": len(train_set),
+                    "n_test": len(test_set),
+                    "resume_exact": half.step == full.total_steps // 2 and resumed.losses == full.losses,
+                }
+            ),
+            flush=True,
+        )
 
 
 def _device_name(device: str) -> str:
@@ -72,11 +87,22 @@ def _device_name(device: str) -> str:
 
 
 def _config(recipe: str, args, out: str):
-    return config_from_dict({
-        "recipe": recipe, "data": {"store": "synthetic"}, "model": MODELS[args.model], "augment": {"name": args.augment},
-        "optim": {"lr": args.lr, "batch_size": args.batch, "epochs": args.epochs},
-        "run": {"out": out, "checkpoint_every": 0, "log_every": 1000, "device": args.device, "threads": args.threads},
-    })
+    return config_from_dict(
+        {
+            "recipe": recipe,
+            "data": {"store": "synthetic"},
+            "model": MODELS[args.model],
+            "augment": {"name": args.augment},
+            "optim": {"lr": args.lr, "batch_size": args.batch, "epochs": args.epochs},
+            "run": {
+                "out": out,
+                "checkpoint_every": 0,
+                "log_every": 1000,
+                "device": args.device,
+                "threads": args.threads,
+            },
+        }
+    )
 
 
 def _zero_shot(model_path: str, samples, anchors: np.ndarray) -> dict[str, float]:

@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> dict:
     cube = tsmap.composite(tsmap.load_cube(items, scene.grid), tsmap.AUTHORS.composite)["s2"]
     print(f"lazy composite cube {dict(cube.sizes)} from {len(items)} scenes (nothing read yet)")
 
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         # 2. Embeddings of every pixel, tile by tile on the cluster's workers (model loaded once per worker).
         emb = tsmap.embed_area(out=os.path.join(args.out, "emb.zarr"), query=query, grid=scene.grid, stac=scene.catalog,
                                checkpoint=args.checkpoint, tile=args.tile, client=client, progress=False)
@@ -53,8 +55,15 @@ def main(argv: list[str] | None = None) -> dict:
         # 3. Any number of prompt sets from the same store, without the imagery.
         maps = {}
         for name in ("land-cover", "land-use"):
-            res = tsmap.classify_embeddings(embeddings=emb.path, prompts=name, out=os.path.join(args.out, f"{name}.tif"),
-                                            quicklook=True, client=client, progress=False, **text)
+            res = tsmap.classify_embeddings(
+                embeddings=emb.path,
+                prompts=name,
+                out=os.path.join(args.out, f"{name}.tif"),
+                quicklook=True,
+                client=client,
+                progress=False,
+                **text,
+            )
             maps[name] = res.class_map
             print(f"{name}: {res.class_map} + {os.path.basename(res.score_map)}")
         scenic = tsmap.scenic_embeddings(embeddings=emb.path, out=os.path.join(args.out, "scenic.tif"), client=client,

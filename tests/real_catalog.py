@@ -220,7 +220,11 @@ def footprint_boxes(feature: dict, *, count: int, side_m: float, inset_m: float 
     tf, _ = _grid_of(feature, SCL)
     x0, y1 = tf.c, tf.f
     footprint = transform_geom("EPSG:4326", f"EPSG:{epsg}", feature["geometry"])
-    rings = [p[0] for p in footprint["coordinates"]] if footprint["type"] == "MultiPolygon" else [footprint["coordinates"][0]]
+    rings = (
+        [p[0] for p in footprint["coordinates"]]
+        if footprint["type"] == "MultiPolygon"
+        else [footprint["coordinates"][0]]
+    )
     inner = []
     for ring in rings:
         for (xa, ya), (xb, yb) in zip(ring[:-1], ring[1:]):

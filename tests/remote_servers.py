@@ -49,7 +49,16 @@ class CogServer(_Process):
         self.plan, self.log, port, config = tmp / "plan.json", tmp / "requests.log", tmp / "port", tmp / "link.json"
         self.set([])
         config.write_text(json.dumps(link))
-        cmd = [sys.executable, "-m", "tests.http_faults", str(root), str(self.plan), str(port), str(self.log), str(config)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.http_faults",
+            str(root),
+            str(self.plan),
+            str(port),
+            str(self.log),
+            str(config),
+        ]
         self.url = self._start(cmd, port, "test COG server")
 
     def set(self, rules: list[dict]) -> None:
@@ -81,5 +90,6 @@ class StacApi(_Process):
 def stac_api_missing() -> str | None:
     """Why the STAC API cannot run here (None when it can)."""
     if not STAC_API_PYTHON.exists():
-        return f"the loopback STAC API server is not installed ({STAC_API_PYTHON} is absent); install it with: {INSTALL_HINT}"
+        return (f"the loopback STAC API server is not installed ({STAC_API_PYTHON} is absent); "
+                f"install it with: {INSTALL_HINT}")
     return None

@@ -122,8 +122,17 @@ def write_band(path: Path, band, layout: Layout, content, *, seed: int) -> None:
     tmp = path.with_suffix(".tmp.tif")
     with rasterio.open(tmp, "w", **profile) as f:
         f.write(_content(band, h, w, seed), 1, window=((r0, r0 + h), (c0, c0 + w)))
-    rio_copy(tmp, path, driver="COG", BLOCKSIZE=bs, COMPRESS=layout.compress, PREDICTOR="YES" if layout.predictor == 2 else "NO",
-             OVERVIEWS=layout.overviews, OVERVIEW_RESAMPLING="NEAREST", NUM_THREADS="2")
+    rio_copy(
+        tmp,
+        path,
+        driver="COG",
+        BLOCKSIZE=bs,
+        COMPRESS=layout.compress,
+        PREDICTOR="YES" if layout.predictor == 2 else "NO",
+        OVERVIEWS=layout.overviews,
+        OVERVIEW_RESAMPLING="NEAREST",
+        NUM_THREADS="2",
+    )
     tmp.unlink()
 
 
@@ -172,7 +181,9 @@ def _item(template: dict, item_id: str, when: dt.datetime, i: int, orbits: int, 
     return item
 
 
-def minimum_bytes(archive: Archive, bounds: tuple[float, float, float, float], *, header: int = 32768) -> dict[str, int]:
+def minimum_bytes(
+    archive: Archive, bounds: tuple[float, float, float, float], *, header: int = 32768
+) -> dict[str, int]:
     """Per served path (``/acq/<id>/<band>.tif``): the header plus every block that ``bounds`` touches, once.
 
     The least any reader must fetch to read that window at full resolution: block sizes come from the

@@ -17,7 +17,12 @@ from tsmap.bands import ALL_BANDS, SCL
 def lonlat_box_in(epsg: int, box: tuple[float, float, float, float], res: float = 20.0):
     """Bounds of a lon/lat box in ``epsg``, snapped outwards to ``res``."""
     minx, miny, maxx, maxy = transform_bounds("EPSG:4326", f"EPSG:{epsg}", *box, densify_pts=21)
-    return (np.floor(minx / res) * res, np.floor(miny / res) * res, np.ceil(maxx / res) * res, np.ceil(maxy / res) * res)
+    return (
+        np.floor(minx / res) * res,
+        np.floor(miny / res) * res,
+        np.ceil(maxx / res) * res,
+        np.ceil(maxy / res) * res,
+    )
 
 
 def make_item(
@@ -49,7 +54,12 @@ def make_item(
         geometry={"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
         bbox=list(lonlat),
         datetime=when,
-        properties={"platform": platform, "eo:cloud_cover": 0.0, "s2:processing_baseline": baseline, "proj:code": f"EPSG:{epsg}"},
+        properties={
+            "platform": platform,
+            "eo:cloud_cover": 0.0,
+            "s2:processing_baseline": baseline,
+            "proj:code": f"EPSG:{epsg}",
+        },
     )
     item.collection_id = "sentinel-2-l2a"
     for band in ALL_BANDS:
@@ -60,7 +70,9 @@ def make_item(
         tf = Affine(res, 0, bounds[0], 0, -res, bounds[3])
         cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
         xs, ys = tf @ (cols, rows)
-        lon, lat = (np.asarray(v).reshape(xs.shape) for v in transform(f"EPSG:{epsg}", "EPSG:4326", xs.ravel(), ys.ravel()))
+        lon, lat = (
+            np.asarray(v).reshape(xs.shape) for v in transform(f"EPSG:{epsg}", "EPSG:4326", xs.ravel(), ys.ravel())
+        )
         if band is SCL:
             data, dtype, raster = scl(lon, lat), "uint8", {"nodata": 0, "data_type": "uint8"}
         else:
@@ -69,7 +81,9 @@ def make_item(
             if offset is not None:
                 raster["offset"] = offset
         path = os.path.join(folder, f"{band.name}.tif")
-        profile = dict(driver="GTiff", width=width, height=height, count=1, dtype=dtype, crs=f"EPSG:{epsg}", transform=tf, nodata=0)
+        profile = dict(
+            driver="GTiff", width=width, height=height, count=1, dtype=dtype, crs=f"EPSG:{epsg}", transform=tf, nodata=0
+        )
         with rasterio.open(path, "w", **profile) as f:
             f.write(np.asarray(data).astype(dtype), 1)
         item.add_asset(

@@ -60,5 +60,7 @@ def test_a_run_with_shared_batches_makes_the_same_maps(demo_scene, tmp_path):
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     plain = predict_scene(demo_scene, tmp_path / "a" / "map.tif", workers=2)
-    shared = predict_scene(demo_scene, tmp_path / "b" / "map.tif", workers=2, encoder=dataclasses.replace(SMALL_512, share_batches=True))
+    shared = predict_scene(
+        demo_scene, tmp_path / "b" / "map.tif", workers=2, encoder=dataclasses.replace(SMALL_512, share_batches=True)
+    )
     assert same_maps(plain.class_map, shared.class_map) and same_maps(plain.score_map, shared.score_map)

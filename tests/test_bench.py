@@ -23,7 +23,9 @@ def test_bench_figures_are_consistent():
     assert abs(r["fraction_of_roofline"] - fraction) <= fraction * (0.051 / px + 0.051 / roofline) + 0.0005
     assert "speedup_vs_vit_b32" not in r
     line = format_report(result).splitlines()[2]
-    assert line.startswith(f"fp32: encoder {px:,.0f} px/s = {r['encoder_gflops']:.0f} GFLOP/s, roofline {roofline:.0f} GFLOP/s")
+    assert line.startswith(
+        f"fp32: encoder {px:,.0f} px/s = {r['encoder_gflops']:.0f} GFLOP/s, roofline {roofline:.0f} GFLOP/s"
+    )
     assert f"fraction {r['fraction_of_roofline']:.2f} (target 0.60)" in line
 
 
@@ -36,7 +38,9 @@ def test_cli_bench_json_with_vit():
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     r = out["fp32"]
-    assert r["vit_b32_img_s"] > 0 and r["speedup_vs_vit_b32"] == pytest.approx(r["encoder_px_s"] / r["vit_b32_img_s"], rel=0.02)
+    assert r["vit_b32_img_s"] > 0 and r["speedup_vs_vit_b32"] == pytest.approx(
+        r["encoder_px_s"] / r["vit_b32_img_s"], rel=0.02
+    )
     assert out["targets"] == {"fraction_of_roofline": 0.6, "speedup_vs_vit_b32": 50.0}
 
 
@@ -48,7 +52,9 @@ def test_bad_options():
 
 
 def test_concurrent_workers_mode():
-    result = run_bench(device="cpu", precisions=("fp32",), batch=32, pixels=64, rounds=1, seconds=0.05, workers=2, vit=False)
+    result = run_bench(
+        device="cpu", precisions=("fp32",), batch=32, pixels=64, rounds=1, seconds=0.05, workers=2, vit=False
+    )
     assert result["workers"] == 2 and result["fp32"]["encoder_px_s"] > 1
     with pytest.raises(InputError, match="workers must be >= 1"):
         run_bench(workers=0, vit=False)

@@ -13,7 +13,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tsmap import checkpoint as ckpt_mod
-from tsmap.checkpoint import AUTHORS_HF, convert_checkpoint, load_authors_checkpoint, load_checkpoint, load_encoder, parse_hf
+from tsmap.checkpoint import (
+    AUTHORS_HF,
+    convert_checkpoint,
+    load_authors_checkpoint,
+    load_checkpoint,
+    load_encoder,
+    parse_hf,
+)
 from tsmap.checkpoint import metadata_sha256, read_checkpoint, read_metadata, save_checkpoint, weights_sha256
 from tsmap.encode import EncoderSpec
 from tsmap.errors import InputError, ModelError
@@ -37,7 +44,11 @@ def test_authors_layouts_load(tmp_path, wrap):
     if wrap == "state_dict":
         obj = {"state_dict": state, "epoch": 3}
     elif wrap != "bare":  # a Lightning module also holds the ground side and training state
-        obj = {"state_dict": {wrap + k: v for k, v in state.items()} | {"learner.queue": torch.zeros(3), "logit_scale": torch.ones(())}, "epoch": 7}
+        obj = {
+            "state_dict": {wrap + k: v for k, v in state.items()}
+            | {"learner.queue": torch.zeros(3), "logit_scale": torch.ones(())},
+            "epoch": 7,
+        }
     else:
         obj = state
     torch.save(obj, tmp_path / "w.ckpt")
@@ -52,7 +63,9 @@ def test_authors_layouts_load(tmp_path, wrap):
 def test_other_architectures_need_an_explicit_config(tmp_path):
     model = build_encoder(SMALL, seed=1)
     torch.save(model.state_dict(), tmp_path / "small.ckpt")
-    with pytest.raises(ModelError, match=r"not a published TimeSenCLIP architecture: dim 64 \(published: 512\); mlp_dim 32"):
+    with pytest.raises(
+        ModelError, match=r"not a published TimeSenCLIP architecture: dim 64 \(published: 512\); mlp_dim 32"
+    ):
         load_authors_checkpoint(tmp_path / "small.ckpt")
     loaded = load_authors_checkpoint(tmp_path / "small.ckpt", config=SMALL)
     assert loaded.config == SMALL
@@ -64,12 +77,19 @@ def test_other_architectures_need_an_explicit_config(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda s: {k: v for k, v in s.items() if not k.startswith("transformer.layers.5.")},
-         r"transformer layers \[0, 1, 2, 3, 4\] \(published: 0..5\)"),
-        (lambda s: {k: v for k, v in s.items() if not k.startswith("transformer.layers.2.")},
-         r"transformer layers \[0, 1, 3, 4, 5\] \(published: 0..5\)"),
+        (
+            lambda s: {k: v for k, v in s.items() if not k.startswith("transformer.layers.5.")},
+            r"transformer layers \[0, 1, 2, 3, 4\] \(published: 0..5\)",
+        ),
+        (
+            lambda s: {k: v for k, v in s.items() if not k.startswith("transformer.layers.2.")},
+            r"transformer layers \[0, 1, 3, 4, 5\] \(published: 0..5\)",
+        ),
         (lambda s: s | {"time_pos_encoding": torch.zeros(1, 13, 512)}, r"months 13 \(published: 12\)"),
-        (lambda s: s | {"spectral_embedding.1.weight": torch.zeros(512, 90)}, r"\(512, 90\) \(published: \(512, 10\*P\*P\) for P in 1, 5, 9\)"),
+        (
+            lambda s: s | {"spectral_embedding.1.weight": torch.zeros(512, 90)},
+            r"\(512, 90\) \(published: \(512, 10\*P\*P\) for P in 1, 5, 9\)",
+        ),
     ],
     ids=["no-layer-5", "no-layer-2", "13-months", "3x3"],
 )
@@ -86,8 +106,16 @@ def _token_renamed(state: dict) -> dict:
 
 @pytest.mark.parametrize(
     "wrap, path",
-    [(w, "load_encoder") for w in ("bare", "state_dict", "learner.ts_encoder.", "ts_encoder.", "TS_ViT.", "safetensors")]
-    + [("bare", "convert"), ("learner.ts_encoder.", "convert"), ("state_dict", "--checkpoint"), ("TS_ViT.", "--checkpoint")],
+    [
+        (w, "load_encoder")
+        for w in ("bare", "state_dict", "learner.ts_encoder.", "ts_encoder.", "TS_ViT.", "safetensors")
+    ]
+    + [
+        ("bare", "convert"),
+        ("learner.ts_encoder.", "convert"),
+        ("state_dict", "--checkpoint"),
+        ("TS_ViT.", "--checkpoint"),
+    ],
 )
 def test_time_token_gives_the_same_embeddings_as_class_token(tmp_path, wrap, path):
     model = build_encoder(EncoderConfig(), seed=4)
@@ -100,9 +128,14 @@ def test_time_token_gives_the_same_embeddings_as_class_token(tmp_path, wrap, pat
         elif wrap in ("bare", "state_dict"):
             torch.save(state if wrap == "bare" else {"state_dict": state}, file)
         else:
-            torch.save({"state_dict": {wrap + k: v for k, v in state.items()} | {"learner.queue": torch.zeros(3)}}, file)
+            torch.save(
+                {"state_dict": {wrap + k: v for k, v in state.items()} | {"learner.queue": torch.zeros(3)}}, file
+            )
         if path == "convert":
-            file = convert_checkpoint(file, tmp_path / f"{name}-converted.safetensors") and tmp_path / f"{name}-converted.safetensors"
+            file = (
+                convert_checkpoint(file, tmp_path / f"{name}-converted.safetensors")
+                and tmp_path / f"{name}-converted.safetensors"
+            )
         if path == "--checkpoint":  # what tsmap predict/embed --checkpoint runs on every worker
             loaded = EncoderSpec(str(file), device="cpu", precision="fp32")._load_model()[0]
         else:
@@ -117,7 +150,9 @@ def test_token_under_both_or_neither_name_is_refused(tmp_path):
     torch.save(state | {"time_token": state["class_token"]}, tmp_path / "both.ckpt")
     with pytest.raises(ModelError, match=r"exactly one of the token keys 'class_token' or 'time_token' .* found both"):
         load_encoder(tmp_path / "both.ckpt")
-    torch.save({"state_dict": {"ts_encoder." + k: v for k, v in state.items() if k != "class_token"}}, tmp_path / "none.ckpt")
+    torch.save(
+        {"state_dict": {"ts_encoder." + k: v for k, v in state.items() if k != "class_token"}}, tmp_path / "none.ckpt"
+    )
     with pytest.raises(ModelError, match=r"exactly one of the token keys .* found neither"):
         convert_checkpoint(tmp_path / "none.ckpt", tmp_path / "none.safetensors")
     assert not (tmp_path / "none.safetensors").exists()
@@ -138,8 +173,12 @@ def test_single_time_step_position_is_recorded_and_row_zero_for_the_authors(tmp_
         model.time_pos_encoding.data[0] = rows
         assert (first.model(x) - want_first).abs().max() <= 1e-5
         assert (mean.model(x) - first.model(x)).abs().max() > 1e-3  # the choice matters for one step
-        torch.testing.assert_close(mean.model(x.expand(3, 12, 10, 1, 1)), first.model(x.expand(3, 12, 10, 1, 1)), atol=0, rtol=0)
-    assert load_encoder(tmp_path / "w.ckpt", config=EncoderConfig())[0].config.annual_position == "mean"  # explicit choice
+        torch.testing.assert_close(
+            mean.model(x.expand(3, 12, 10, 1, 1)), first.model(x.expand(3, 12, 10, 1, 1)), atol=0, rtol=0
+        )
+    assert (
+        load_encoder(tmp_path / "w.ckpt", config=EncoderConfig())[0].config.annual_position == "mean"
+    )  # explicit choice
 
 
 def test_mismatch_lists_keys(tmp_path):
@@ -152,7 +191,9 @@ def test_mismatch_lists_keys(tmp_path):
     state = build_encoder().state_dict()
     state["transformer.layers.0.linear1.bias"] = torch.zeros(300)
     torch.save(state, tmp_path / "bad2.ckpt")
-    with pytest.raises(ModelError, match=r"shape mismatches \['transformer.layers.0.linear1.bias \(300,\) != \(256,\)'\]"):
+    with pytest.raises(
+        ModelError, match=r"shape mismatches \['transformer.layers.0.linear1.bias \(300,\) != \(256,\)'\]"
+    ):
         load_encoder(tmp_path / "bad2.ckpt")
     torch.save({"weights": [1, 2]}, tmp_path / "other.ckpt")
     with pytest.raises(ModelError, match="not a TimeSenCLIP encoder"):
@@ -211,7 +252,9 @@ def test_missing_file_and_random_default(tmp_path, caplog):
 
 def test_convert_round_trip_is_self_describing(tmp_path):
     model = build_encoder(EncoderConfig(patch=5), seed=11)
-    torch.save({"state_dict": {"learner.ts_encoder." + k: v for k, v in model.state_dict().items()}}, tmp_path / "a.ckpt")
+    torch.save(
+        {"state_dict": {"learner.ts_encoder." + k: v for k, v in model.state_dict().items()}}, tmp_path / "a.ckpt"
+    )
     ck = convert_checkpoint(tmp_path / "a.ckpt", tmp_path / "a.safetensors")
     torch.testing.assert_close(_outputs(ck.model, 5), _outputs(model, 5), atol=0, rtol=0)
     meta = read_metadata(tmp_path / "a.safetensors")
@@ -234,7 +277,13 @@ def test_convert_round_trip_is_self_describing(tmp_path):
 def test_save_and_read_with_training_provenance(tmp_path):
     model = build_encoder(SMALL, seed=5)
     prep = Preprocessing()
-    digest = save_checkpoint(tmp_path / "t.safetensors", model, prep, text_model="open_clip:ViT-B-32/openai", provenance={"training_data": "synthetic", "step": 1200})
+    digest = save_checkpoint(
+        tmp_path / "t.safetensors",
+        model,
+        prep,
+        text_model="open_clip:ViT-B-32/openai",
+        provenance={"training_data": "synthetic", "step": 1200},
+    )
     ck = read_checkpoint(tmp_path / "t.safetensors")
     assert ck.weights_sha256 == digest and ck.provenance["step"] == 1200 and ck.model.config == SMALL
     with pytest.raises(ModelError, match="plain JSON"):
@@ -257,17 +306,36 @@ def _rewrite(path, *, meta=None, tensors=None, rehash=False):
     "edit, message",
     [
         (dict(tensors=lambda s: s | {"class_token": s["class_token"] + 1e-3}), "modified: weights hash"),
-        (dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"harmonise_offset": False}}), "modified: metadata hash"),
-        (dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"composite": m["preprocessing"]["composite"] | {"rule": "clean"}}}),
-         "modified: metadata hash"),
+        (
+            dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"harmonise_offset": False}}),
+            "modified: metadata hash",
+        ),
+        (
+            dict(
+                meta=lambda m: (
+                    m
+                    | {
+                        "preprocessing": m["preprocessing"]
+                        | {"composite": m["preprocessing"]["composite"] | {"rule": "clean"}}
+                    }
+                )
+            ),
+            "modified: metadata hash",
+        ),
         (dict(meta=lambda m: m | {"text_model": "open_clip:ViT-B-32/openai"}), "modified: metadata hash"),
         (dict(meta=lambda m: m | {"model": m["model"] | {"annual_position": "first"}}), "modified: metadata hash"),
         (dict(meta=lambda m: m | {"provenance": m["provenance"] | {"step": 2}}), "modified: metadata hash"),
         (dict(meta=lambda m: {k: v for k, v in m.items() if k != "sha256"}), "modified: metadata hash"),
         # a consistently re-hashed forgery still meets the other checks
-        (dict(meta=lambda m: m | {"model": m["model"] | {"mlp_dim": 48}}, rehash=True), r"shape mismatches \['transformer.layers.0.linear1.weight"),
+        (
+            dict(meta=lambda m: m | {"model": m["model"] | {"mlp_dim": 48}}, rehash=True),
+            r"shape mismatches \['transformer.layers.0.linear1.weight",
+        ),
         (dict(meta=lambda m: m | {"model": m["model"] | {"wings": 2}}, rehash=True), "invalid metadata"),
-        (dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"lo": [0.0]}}, rehash=True), "invalid metadata"),
+        (
+            dict(meta=lambda m: m | {"preprocessing": m["preprocessing"] | {"lo": [0.0]}}, rehash=True),
+            "invalid metadata",
+        ),
         (dict(meta=lambda m: {k: v for k, v in m.items() if k != "weights_sha256"}, rehash=True), "invalid metadata"),
         (dict(meta=lambda m: m | {"format_version": 3}), "upgrade tsmap"),
         (dict(meta=lambda m: m | {"format": "other"}), "not a tsmap encoder checkpoint"),
@@ -346,7 +414,9 @@ def test_hf_download_failure_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(ModelError, match=r"cannot download hf://pallavijainpj/TimeSenCLIP/TimeSenCLIP_1x1.ckpt .*local path") as err:
+    with pytest.raises(
+        ModelError, match=r"cannot download hf://pallavijainpj/TimeSenCLIP/TimeSenCLIP_1x1.ckpt .*local path"
+    ) as err:
         ckpt_mod.resolve(AUTHORS_HF)
     assert "\n" not in str(err.value)
 
@@ -357,12 +427,16 @@ def test_cli_convert(tmp_path):
     from tsmap.cli import main
 
     model = build_encoder(seed=9)
-    torch.save({"state_dict": {"TS_ViT." + k: v for k, v in _token_renamed(model.state_dict()).items()}}, tmp_path / "a.ckpt")
+    torch.save(
+        {"state_dict": {"TS_ViT." + k: v for k, v in _token_renamed(model.state_dict()).items()}}, tmp_path / "a.ckpt"
+    )
     res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "a.safetensors")])
     assert res.exit_code == 0, res.output
     assert f"1x1 encoder, monthly input, single step at position row 0, text model {AUTHORS_TEXT_MODEL}" in res.output
     assert read_checkpoint(tmp_path / "a.safetensors").model.config == EncoderConfig(annual_position="first")
-    res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "m.safetensors"), "--annual-position", "mean"])
+    res = CliRunner().invoke(
+        main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "m.safetensors"), "--annual-position", "mean"]
+    )
     assert res.exit_code == 0 and "single step at the mean position row" in res.output
     assert read_checkpoint(tmp_path / "m.safetensors").model.config == EncoderConfig(annual_position="mean")
     res = CliRunner().invoke(main, ["convert", str(tmp_path / "a.ckpt"), str(tmp_path / "a.pt")])

@@ -88,7 +88,17 @@ def test_bad_bbox_one_line_no_traceback_no_file(tmp_path, bbox, fragment):
 
 def test_missing_prompts_file(tmp_path):
     out = tmp_path / "map.tif"
-    res = _tsmap("predict", "--bbox", "7.0,50.6,7.1,50.7", "--year", "2023", "--prompts", str(tmp_path / "no.yaml"), "--out", str(out))
+    res = _tsmap(
+        "predict",
+        "--bbox",
+        "7.0,50.6,7.1,50.7",
+        "--year",
+        "2023",
+        "--prompts",
+        str(tmp_path / "no.yaml"),
+        "--out",
+        str(out),
+    )
     assert res.returncode != 0
     assert "prompts file" in res.stderr and "does not exist" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
@@ -117,30 +127,68 @@ def _feature_collection(tmp_path, *, skip=(), remove=None):
     "case, extra, fragment",
     [
         ("too big", ["--bbox", "0,0,2,2", "--year", "2023"], "above the 10,000 km² limit; pass --force"),
-        ("own limit", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--max-area", "0.01"], "above the 0 km² limit"),
-        ("bad date", ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2023-02-30", "--end", "2023-06-01"], "start date '2023-02-30' is not a valid date"),
-        ("both", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--start", "2023-01-01"], "give either --year, or both --start and --end"),
-        ("no items", ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2024-01-01", "--end", "2024-03-31"],
-         "no Sentinel-2 items found for collection 'sentinel-2-l2a', 'sentinel-2-c1-l2a', 'sentinel-s2-l2a-cogs', "
-         "2024-01-01..2024-03-31, bbox (7.0, 50.0, 7.003, 50.002), cloud cover <= 100%"),
-        ("missing band", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "item 'one' has no asset for band(s) B8A"),
+        (
+            "own limit",
+            ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--max-area", "0.01"],
+            "above the 0 km² limit",
+        ),
+        (
+            "bad date",
+            ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2023-02-30", "--end", "2023-06-01"],
+            "start date '2023-02-30' is not a valid date",
+        ),
+        (
+            "both",
+            ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--start", "2023-01-01"],
+            "give either --year, or both --start and --end",
+        ),
+        (
+            "no items",
+            ["--bbox", "7.0,50.0,7.003,50.002", "--start", "2024-01-01", "--end", "2024-03-31"],
+            "no Sentinel-2 items found for collection 'sentinel-2-l2a', 'sentinel-2-c1-l2a', 'sentinel-s2-l2a-cogs', "
+            "2024-01-01..2024-03-31, bbox (7.0, 50.0, 7.003, 50.002), cloud cover <= 100%",
+        ),
+        (
+            "missing band",
+            ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"],
+            "item 'one' has no asset for band(s) B8A",
+        ),
         ("unreadable", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "cannot read asset"),
-        ("no catalog", ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"], "does not exist; give the path of a catalog.json"),
+        (
+            "no catalog",
+            ["--bbox", "7.0,50.0,7.003,50.002", "--year", "2023"],
+            "does not exist; give the path of a catalog.json",
+        ),
     ],
 )
 def test_data_layer_errors_are_one_line_and_write_nothing(tmp_path, case, extra, fragment):
-    catalog = _feature_collection(tmp_path, skip=("B8A",) if case == "missing band" else (), remove="B12" if case == "unreadable" else None)
+    catalog = _feature_collection(
+        tmp_path, skip=("B8A",) if case == "missing band" else (), remove="B12" if case == "unreadable" else None
+    )
     stac = str(tmp_path / "nowhere" / "catalog.json") if case == "no catalog" else catalog
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    args = ["predict", *extra, "--prompts", "land-cover", "--out", str(out_dir / "map.tif"), "--stac", stac, "--clip-pretrained", "none"]
+    args = [
+        "predict",
+        *extra,
+        "--prompts",
+        "land-cover",
+        "--out",
+        str(out_dir / "map.tif"),
+        "--stac",
+        stac,
+        "--clip-pretrained",
+        "none",
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1, res.output
     last = res.output.strip().splitlines()[-1]  # earlier lines, if any, are the progress bar (\r-separated)
     assert fragment in last and last.startswith("Error: ") and "Traceback" not in res.output, res.output
     left = os.listdir(out_dir)
     if case == "unreadable":  # the only trace: the ledger naming the tile that could not be read
-        assert left == ["map.tif.ledger.jsonl"] and Ledger.load(out_dir / left[0]).tiles_with("failed") == ["r0000c0000"]
+        assert left == ["map.tif.ledger.jsonl"] and Ledger.load(out_dir / left[0]).tiles_with("failed") == [
+            "r0000c0000"
+        ]
     else:
         assert left == []
 
@@ -148,8 +196,8 @@ def test_data_layer_errors_are_one_line_and_write_nothing(tmp_path, case, extra,
 def test_predict_with_dates_on_a_static_item_collection(tmp_path):
     catalog = _feature_collection(tmp_path)
     out = tmp_path / "map.tif"
-    args = ["predict", "--bbox", "7.0,50.0,7.003,50.002", "--start", "2023-05-01", "--end", "2023-06-30", "--prompts", "land-cover",
-            "--out", str(out), "--stac", catalog, "--clip-pretrained", "none"]  # fmt: skip
+    args = ["predict", "--bbox", "7.0,50.0,7.003,50.002", "--start", "2023-05-01", "--end", "2023-06-30",
+            "--prompts", "land-cover", "--out", str(out), "--stac", catalog, "--clip-pretrained", "none"]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "1 scenes" in res.output and out.exists()
@@ -177,8 +225,15 @@ def test_embed_then_classify_commands(demo_scene, tmp_path):
     assert res.exit_code == 0, res.output
     with rasterio.open(tmp_path / "scenic.tif") as f:
         values = f.read(1)
-        assert f.dtypes[0] == "float32" and np.nanmin(values) >= 1 and np.nanmax(values) <= 10 and f.tags()["scenic_method"].startswith("late")
-    res = CliRunner().invoke(main, ["classify", "--embeddings", str(tmp_path / "nope.zarr"), "--prompts", "land-cover", "--out", str(out)])
+        assert (
+            f.dtypes[0] == "float32"
+            and np.nanmin(values) >= 1
+            and np.nanmax(values) <= 10
+            and f.tags()["scenic_method"].startswith("late")
+        )
+    res = CliRunner().invoke(
+        main, ["classify", "--embeddings", str(tmp_path / "nope.zarr"), "--prompts", "land-cover", "--out", str(out)]
+    )
     assert res.exit_code == 1 and "does not exist" in res.output and "Traceback" not in res.output
 
 
@@ -197,13 +252,31 @@ def test_kill_9_then_the_same_command_resumes_to_identical_files(demo_scene, tmp
     import time
 
     (tmp_path / "ref").mkdir(), (tmp_path / "run").mkdir()
-    args = ["predict", "--bbox", _box(demo_scene), "--year", "2023", "--prompts", "land-cover", "--stac", demo_scene.catalog,
-            "--clip-pretrained", "none", "--tile", "16", "--workers", "1", "--quiet"]
+    args = [
+        "predict",
+        "--bbox",
+        _box(demo_scene),
+        "--year",
+        "2023",
+        "--prompts",
+        "land-cover",
+        "--stac",
+        demo_scene.catalog,
+        "--clip-pretrained",
+        "none",
+        "--tile",
+        "16",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     ref = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "ref" / "map.tif")])
     assert ref.exit_code == 0, ref.output
     out = tmp_path / "run" / "map.tif"
     ledger = tmp_path / "run" / "map.tif.ledger.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "tsmap", *args, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tsmap", *args, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 240
     while time.time() < deadline and (not ledger.exists() or ledger.read_text().count('"done"') < 3):
         time.sleep(0.05)
@@ -223,7 +296,9 @@ def test_kill_9_then_the_same_command_resumes_to_identical_files(demo_scene, tmp
     (["--timeout", "0"], "Invalid value for '--timeout': '0' is not a positive, finite number of seconds"),
 ])
 def test_bad_run_options_are_one_line_errors(tmp_path, extra, fragment):
-    res = CliRunner().invoke(main, ["embed", "--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--out", str(tmp_path / "e.zarr"), *extra])
+    res = CliRunner().invoke(
+        main, ["embed", "--bbox", "7.0,50.0,7.003,50.002", "--year", "2023", "--out", str(tmp_path / "e.zarr"), *extra]
+    )
     assert res.exit_code == 2 and fragment in res.output and "Traceback" not in res.output
     assert res.stderr.strip().count("\n") == 0
     assert os.listdir(tmp_path) == []

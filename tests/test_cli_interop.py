@@ -29,7 +29,12 @@ def _polygon_east_half(scene, epsg: int | None = None):
 
     minx, miny, maxx, maxy = scene.grid.bounds
     x0 = minx + 0.4 * (maxx - minx)
-    poly = {"type": "Polygon", "coordinates": [[(x0, miny + 35), (maxx - 25, miny + 35), (maxx - 25, maxy - 25), (x0 + 100, maxy - 25), (x0, miny + 35)]]}
+    poly = {
+        "type": "Polygon",
+        "coordinates": [
+            [(x0, miny + 35), (maxx - 25, miny + 35), (maxx - 25, maxy - 25), (x0 + 100, maxy - 25), (x0, miny + 35)]
+        ],
+    }
     geom = transform_geom(f"EPSG:{scene.grid.epsg}", f"EPSG:{epsg or 4326}", poly)
     return shapely.geometry.shape(geom)
 
@@ -65,7 +70,9 @@ def test_aoi_polygons_clip_the_maps_to_nodata_outside(demo_scene, tmp_path, kind
     inside = shapely.contains(poly, points).reshape(cls.shape)  # independent of tsmap's masking
     clear = (shapely.distance(poly.boundary, points) > (1e-4 if kind == "geojson" else 5)).reshape(cls.shape)
     assert (inside & clear).sum() > 500 and (~inside & clear).sum() > 100
-    assert (cls[~inside & clear] == 255).all() and (cls[inside & clear] < 254).all()  # pixels by an edge may go either way
+    assert (cls[~inside & clear] == 255).all() and (
+        cls[inside & clear] < 254
+    ).all()  # pixels by an edge may go either way
     with rasterio.open(tmp_path / "map_score.tif") as f:
         assert np.isnan(f.read(1)[~inside & clear]).all()
 
@@ -91,9 +98,18 @@ def test_info_describes_maps_stores_and_checkpoints(demo_scene, tmp_path):
     from tsmap.model import EncoderConfig, build_encoder
     from tsmap.specs import AUTHORS
 
-    res = tsmap.predict(prompts="land-cover", out=tmp_path / "m.tif", query=tsmap.Query.for_year(demo_scene.grid.lonlat_bbox(), 2023),
-                        grid=demo_scene.grid, stac=demo_scene.catalog, encoder=SMALL, clip_pretrained="none", tile=32,
-                        progress=False, keep_embeddings=str(tmp_path / "e.zarr"))
+    res = tsmap.predict(
+        prompts="land-cover",
+        out=tmp_path / "m.tif",
+        query=tsmap.Query.for_year(demo_scene.grid.lonlat_bbox(), 2023),
+        grid=demo_scene.grid,
+        stac=demo_scene.catalog,
+        encoder=SMALL,
+        clip_pretrained="none",
+        tile=32,
+        progress=False,
+        keep_embeddings=str(tmp_path / "e.zarr"),
+    )
     text = _invoke("info", res.class_map).output
     assert "64 x 64 px at 10 m, EPSG:32632" in text and "0 Artificial Land, 1 Cropland" in text
     assert "complete:    yes" in text and "24 scenes" in text and "RANDOM text tower" in text

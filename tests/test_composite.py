@@ -89,7 +89,9 @@ def _authors_reference(values, scl, month, *, periods=12, median=_torch_median):
             present = ~np.isnan(scl[:, y, x])
             obs = np.where((scl[:, y, x] >= 9)[:, None], 0.0, values[:, :, y, x]).astype(np.float32)
             year = median(obs[present]) if present.any() else np.full(b, np.nan, np.float32)
-            months = np.stack([median(obs[present & (month == m)]) if (present & (month == m)).any() else year for m in range(12)])
+            months = np.stack(
+                [median(obs[present & (month == m)]) if (present & (month == m)).any() else year for m in range(12)]
+            )
             months = months + np.float32(1)
             group = 12 // periods
             out[:, :, y, x] = np.stack([median(months[q * group : (q + 1) * group]) for q in range(periods)])

@@ -73,7 +73,9 @@ def test_bad_shapes_and_options_are_clear():
         encoder(np.zeros((4, 12, 9), np.float32))
     with pytest.raises(InputError, match="7 time steps; give 12"):
         encoder(np.zeros((4, 7, 10), np.float32))
-    patchy = PixelEncoder(build_encoder(EncoderConfig(dim=32, heads=4, depth=1, patch=5)), authors_spec(patch=5), device="cpu")
+    patchy = PixelEncoder(
+        build_encoder(EncoderConfig(dim=32, heads=4, depth=1, patch=5)), authors_spec(patch=5), device="cpu"
+    )
     with pytest.raises(InputError, match=r"5x5 model needs \(\.\.\., month, band, 5, 5\)"):
         patchy(np.zeros((4, 12, 10), np.float32))
     with pytest.raises(InputError, match="pass the checkpoint's own spec"):
@@ -103,7 +105,9 @@ def test_bf16_agrees_with_fp32_on_real_pixels_and_is_deterministic():
 
 
 def test_embed_is_lazy_and_chunked(no_compute):
-    data = xr.DataArray(np.ones((12, 10, 6, 6), np.float32) * 500, dims=("month", "band", "y", "x")).chunk({"y": 3, "x": 3})
+    data = xr.DataArray(np.ones((12, 10, 6, 6), np.float32) * 500, dims=("month", "band", "y", "x")).chunk(
+        {"y": 3, "x": 3}
+    )
     emb = embed(data, PixelEncoder(build_encoder(SMALL), device="cpu"))
     assert emb.dims == ("embed", "y", "x") and emb.shape == (8, 6, 6)
     assert emb.chunks[1] == (3, 3)

@@ -73,7 +73,9 @@ def same_pixels(a, b) -> bool:
     return np.array_equal(read(a), read(b), equal_nan=True)
 
 
-def same_bytes(folder_a: Path, folder_b: Path, names=("map.tif", "map_score.tif"), item: str | None = "map_item.json") -> bool:
+def same_bytes(
+    folder_a: Path, folder_b: Path, names=("map.tif", "map_score.tif"), item: str | None = "map_item.json"
+) -> bool:
     """The same COG bytes, and the same STAC item but for its links (relative to each folder)."""
     same = all((folder_a / n).read_bytes() == (folder_b / n).read_bytes() for n in names)
     if item is None:
@@ -133,7 +135,9 @@ def june5_b04_blank(demo_scene, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "deleted"])
-def test_a_broken_local_asset_is_left_out_of_its_tiles_and_recorded(demo_scene, tmp_path, june5_b04_blank, monkeypatch, damage):
+def test_a_broken_local_asset_is_left_out_of_its_tiles_and_recorded(
+    demo_scene, tmp_path, june5_b04_blank, monkeypatch, damage
+):
     stac, imagery = copy_scene(demo_scene, tmp_path / "scene")
     band = imagery / JUNE_5 / "B04.tif"
     if damage == "truncated":
@@ -144,9 +148,13 @@ def test_a_broken_local_asset_is_left_out_of_its_tiles_and_recorded(demo_scene, 
     waits = no_sleeping(monkeypatch)
     res = predict_scene(demo_scene, tmp_path / "map.tif", stac=stac, retry=RetryPolicy(attempts=4, backoff_s=30))
     assert waits == []  # a local file is not retried
-    assert same_pixels(res.class_map, str(june5_b04_blank)) and same_pixels(res.score_map, june5_b04_blank.parent / "map_score.tif")
+    assert same_pixels(res.class_map, str(june5_b04_blank)) and same_pixels(
+        res.score_map, june5_b04_blank.parent / "map_score.tif"
+    )
     (entry,) = res.summary.skipped
-    assert (entry["item"], entry["band"], entry["tiles"]) == (JUNE_5, "B04", TILES) and "cannot read asset" in entry["error"]
+    assert (entry["item"], entry["band"], entry["tiles"]) == (JUNE_5, "B04", TILES) and "cannot read asset" in entry[
+        "error"
+    ]
     ledger = Ledger.load(tmp_path / "map.tif.ledger.jsonl")
     assert ledger.complete and ledger.tiles_with(DONE) == TILES and ledger.skipped_assets() == [entry]
     with rasterio.open(res.class_map) as f:
@@ -161,7 +169,9 @@ def test_a_tile_fails_only_when_a_month_loses_every_acquisition(demo_scene, tmp_
         (imagery / item / "B04.tif").unlink()
     with pytest.raises(DataError) as err:
         predict_scene(demo_scene, tmp_path / "map.tif", stac=stac)
-    assert "4 of 4 tiles could not be read" in str(err.value) and "no readable acquisition of 2023-06 is left for band B04" in str(err.value)
+    assert "4 of 4 tiles could not be read" in str(
+        err.value
+    ) and "no readable acquisition of 2023-06 is left for band B04" in str(err.value)
     ledger = Ledger.load(tmp_path / "map.tif.ledger.jsonl")
     assert ledger.tiles_with(FAILED) == TILES and "cannot read asset" in ledger.errors[TILES[0]]
     assert not (tmp_path / "map.tif").exists()
@@ -170,7 +180,9 @@ def test_a_tile_fails_only_when_a_month_loses_every_acquisition(demo_scene, tmp_
 def test_more_skipped_assets_than_the_threshold_stop_the_run(demo_scene, tmp_path):
     stac, imagery = copy_scene(demo_scene, tmp_path / "scene")
     (imagery / JUNE_5 / "B04.tif").unlink()
-    with pytest.raises(DataError, match=f"1 assets could not be read and were left out \\({JUNE_5}/B04; .*more than --max-skipped 0"):
+    with pytest.raises(
+        DataError, match=f"1 assets could not be read and were left out \\({JUNE_5}/B04; .*more than --max-skipped 0"
+    ):
         predict_scene(demo_scene, tmp_path / "map.tif", stac=stac, max_skipped=0, workers=1)
     assert Ledger.load(tmp_path / "map.tif.ledger.jsonl").tiles_with(DONE) == TILES[:1]  # kept for a rerun
 
@@ -215,13 +227,19 @@ def _subset_catalog(scene, folder: Path, url: str | None, root: Path | None = No
 # --- 2. a tile's bytes do not depend on threads or workers ----------------------------------------------
 
 
-def test_one_worker_two_workers_and_a_resumed_last_tile_give_the_same_bytes(demo_scene, tmp_path, reference, monkeypatch):
+def test_one_worker_two_workers_and_a_resumed_last_tile_give_the_same_bytes(
+    demo_scene, tmp_path, reference, monkeypatch
+):
     (tmp_path / "one").mkdir(), (tmp_path / "resumed").mkdir()
     predict_scene(demo_scene, tmp_path / "one" / "map.tif", workers=1)
     assert same_bytes(tmp_path / "one", reference)
     out = tmp_path / "resumed" / "map.tif"
     interrupt_after(monkeypatch, done=3)
-    with pytest.raises(Interrupted, match=f"interrupted: 3 of 4 tiles are done and kept \\(ledger {out}.ledger.jsonl\\): run the same command again to resume"):
+    with pytest.raises(
+        Interrupted,
+        match=f"interrupted: 3 of 4 tiles are done and kept \\(ledger {out}.ledger.jsonl\\): run the same command "
+              "again to resume",
+    ):
         predict_scene(demo_scene, out, workers=1)
     monkeypatch.undo()
     res = predict_scene(demo_scene, out)  # the last tile alone, on as many threads as there are cores
@@ -287,7 +305,9 @@ def test_http_assets_are_stamped_by_etag_and_a_change_is_worded(demo_scene, tmp_
     stac, imagery = copy_scene(demo_scene, tmp_path / "scene")
     server = Server(imagery.parent, tmp_path)
     try:
-        items = search(scene_query(demo_scene), stac=_subset_catalog(demo_scene, tmp_path / "http", server.url, imagery.parent))
+        items = search(
+            scene_query(demo_scene), stac=_subset_catalog(demo_scene, tmp_path / "http", server.url, imagery.parent)
+        )
         before = asset_stamps(items)
         brighter(imagery / JUNE_5 / "B08.tif")
         after = asset_stamps(items)
@@ -305,8 +325,15 @@ def test_http_assets_are_stamped_by_etag_and_a_change_is_worded(demo_scene, tmp_
 def test_a_missing_or_damaged_store_chunk_is_an_error_naming_the_tile(demo_scene, tmp_path):
     from tsmap.pipeline import classify_embeddings, embed_area
 
-    emb = embed_area(out=tmp_path / "emb.zarr", query=scene_query(demo_scene), grid=demo_scene.grid, stac=demo_scene.catalog,
-                     encoder=SMALL, tile=32, progress=False)
+    emb = embed_area(
+        out=tmp_path / "emb.zarr",
+        query=scene_query(demo_scene),
+        grid=demo_scene.grid,
+        stac=demo_scene.catalog,
+        encoder=SMALL,
+        tile=32,
+        progress=False,
+    )
     kw = dict(embeddings=emb.path, prompts="land-cover", clip_pretrained="none", progress=False)
     ref = classify_embeddings(out=tmp_path / "ref.tif", **kw)
     chunk = tmp_path / "emb.zarr" / "embedding" / "c" / "0" / "0" / "1"
@@ -318,7 +345,11 @@ def test_a_missing_or_damaged_store_chunk_is_an_error_naming_the_tile(demo_scene
     classes, reference = read(holed.class_map)[0], read(ref.class_map)[0]
     hole = np.zeros(classes.shape, bool)
     hole[:32, 32:] = True
-    assert (classes[hole] == 255).all() and (reference[hole] != 255).any() and np.array_equal(classes[~hole], reference[~hole])
+    assert (
+        (classes[hole] == 255).all()
+        and (reference[hole] != 255).any()
+        and np.array_equal(classes[~hole], reference[~hole])
+    )
     assert Ledger.load(tmp_path / "map.tif.ledger.jsonl").tiles_with(MISSING) == ["r0000c0001"]
     with rasterio.open(holed.class_map) as f:
         assert json.loads(f.tags()["missing_tiles"]) == ["r0000c0001"] and f.tags()["complete"].startswith("no")
@@ -331,8 +362,14 @@ def test_a_missing_or_damaged_store_chunk_is_an_error_naming_the_tile(demo_scene
 
 
 def test_too_little_free_space_stops_before_any_work(demo_scene, tmp_path, monkeypatch):
-    monkeypatch.setattr("tsmap.space.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 5000, 5000))
-    with pytest.raises(DiskFull, match=f"not enough free space in {tmp_path}: the run needs up to .* MB there \\(dry-run estimate\\) and 5.0 KB are free"):
+    monkeypatch.setattr(
+        "tsmap.space.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 5000, 5000)
+    )
+    with pytest.raises(
+        DiskFull,
+        match=f"not enough free space in {tmp_path}: the run needs up to .* MB there \\(dry-run estimate\\) and 5.0 "
+              "KB are free",
+    ):
         predict_scene(demo_scene, tmp_path / "map.tif", keep_embeddings=tmp_path / "emb.zarr")
     assert os.listdir(tmp_path) == []
 
@@ -366,7 +403,9 @@ def _full_after(monkeypatch, writes: int) -> None:
     monkeypatch.setattr(RasterStore, "write", write)
 
 
-def test_a_disk_that_fills_up_mid_run_stops_with_one_line_and_the_rerun_resumes(demo_scene, tmp_path, may_june, monkeypatch):
+def test_a_disk_that_fills_up_mid_run_stops_with_one_line_and_the_rerun_resumes(
+    demo_scene, tmp_path, may_june, monkeypatch
+):
     (stac, reference), out = may_june, tmp_path / "map.tif"
     _full_after(monkeypatch, writes=4 * 2)  # two tiles' four layers
     with pytest.raises(DiskFull) as err:
@@ -389,11 +428,20 @@ def test_a_failed_delivery_leaves_no_final_file_and_the_rerun_delivers_all(demo_
     monkeypatch.setattr("tsmap.outputs.write_stac_item", full)  # after both COGs were written
     with pytest.raises(DiskFull, match="all 4 tiles are done and kept: run the same command again to write the files"):
         predict_scene(demo_scene, tmp_path / "map.tif", stac=stac)
-    assert sorted(os.listdir(tmp_path)) == ["map.tif.ledger.jsonl", "map.tif.parts.zarr"]  # no map without its score file
+    assert sorted(os.listdir(tmp_path)) == [
+        "map.tif.ledger.jsonl",
+        "map.tif.parts.zarr",
+    ]  # no map without its score file
     monkeypatch.undo()
     res = predict_scene(demo_scene, tmp_path / "map.tif", stac=stac)
     assert res.summary.computed == 0 and same_bytes(tmp_path, reference)
-    assert sorted(os.listdir(tmp_path)) == ["map.tif", "map.tif.aux.xml", "map.tif.ledger.jsonl", "map_item.json", "map_score.tif"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "map.tif",
+        "map.tif.aux.xml",
+        "map.tif.ledger.jsonl",
+        "map_item.json",
+        "map_score.tif",
+    ]
 
 
 # --- 6. one run per output ---------------------------------------------------------------------------------
@@ -403,7 +451,11 @@ def test_a_second_run_on_the_same_output_stops_at_once_naming_the_holder(demo_sc
     import socket
 
     with OutputLock(str(tmp_path / "map.tif")):
-        with pytest.raises(OutputLocked, match=f"another tsmap run \\(pid {os.getpid()} on {socket.gethostname()}, started .*\\) is writing {tmp_path}/map.tif; wait"):
+        with pytest.raises(
+            OutputLocked,
+            match=f"another tsmap run \\(pid {os.getpid()} on {socket.gethostname()}, started .*\\) is writing "
+                  f"{tmp_path}/map.tif; wait",
+        ):
             predict_scene(demo_scene, tmp_path / "map.tif")
         assert os.listdir(tmp_path) == ["map.tif.lock"]
     assert os.listdir(tmp_path) == []
@@ -418,7 +470,9 @@ def test_without_flock_a_lock_is_stale_only_when_its_pid_is_gone_from_this_host(
     dead.wait()
     host = socket.gethostname()
     assert _stale(f"pid {dead.pid} on {host}, started 2024-01-01") and _stale("") and _stale("garbage")
-    assert not _stale(f"pid {os.getpid()} on {host}, started now") and not _stale(f"pid {dead.pid} on elsewhere, started x")
+    assert not _stale(f"pid {os.getpid()} on {host}, started now") and not _stale(
+        f"pid {dead.pid} on elsewhere, started x"
+    )
 
 
 # --- 7. only tsmap's own files are deleted -------------------------------------------------------------
@@ -452,8 +506,15 @@ def test_leftovers_of_killed_runs_are_cleaned_and_a_stale_lock_is_taken_over(dem
     (tmp_path / "map.tif.parts.zarr.0000beef.tmp" / "notes.txt").write_text("the user's")
     predict_scene(demo_scene, tmp_path / "map.tif", stac=stac)
     assert same_bytes(tmp_path, reference)
-    assert sorted(os.listdir(tmp_path)) == [".map.tif.0000beef.blocks.tmp", "map.tif", "map.tif.aux.xml", "map.tif.ledger.jsonl",
-                                            "map.tif.parts.zarr.0000beef.tmp", "map_item.json", "map_score.tif"]
+    assert sorted(os.listdir(tmp_path)) == [
+        ".map.tif.0000beef.blocks.tmp",
+        "map.tif",
+        "map.tif.aux.xml",
+        "map.tif.ledger.jsonl",
+        "map.tif.parts.zarr.0000beef.tmp",
+        "map_item.json",
+        "map_score.tif",
+    ]
 
 
 # --- 8. hostile catalogs ----------------------------------------------------------------------------------
@@ -497,9 +558,13 @@ def test_a_remote_catalog_pointing_at_local_files_is_refused_before_any_work(dem
     server = Server(site, tmp_path)
     try:
         remote = f"{server.url}/catalog.json"
-        with pytest.raises(DataError, match=f"of {remote} gives band B\\w+ as 'file:///.*', a local file, but that catalog is remote"):
+        with pytest.raises(
+            DataError, match=f"of {remote} gives band B\\w+ as 'file:///.*', a local file, but that catalog is remote"
+        ):
             predict_scene(demo_scene, tmp_path / "map.tif", stac=remote)
-        plan = plan_area(query=scene_query(demo_scene), grid=demo_scene.grid, stac=remote, encoder=SMALL, allow_local_assets=True)
+        plan = plan_area(
+            query=scene_query(demo_scene), grid=demo_scene.grid, stac=remote, encoder=SMALL, allow_local_assets=True
+        )
     finally:
         server.proc.kill()
     assert plan.n_items == 2 and not [p for p in os.listdir(tmp_path) if p.startswith("map")]
@@ -522,8 +587,24 @@ def cli(demo_scene, tmp_path_factory):
     ckpt = root / "small.safetensors"
     save_checkpoint(ckpt, build_encoder(SMALL.config, seed=0), AUTHORS, text_model="open_clip:ViT-B-32/none")
     b = demo_scene.grid.lonlat_bbox()
-    args = ["predict", "--bbox", f"{b.west},{b.south},{b.east},{b.north}", "--year", "2023", "--prompts", "land-cover",
-            "--stac", demo_scene.catalog, "--checkpoint", str(ckpt), "--clip-pretrained", "none", "--tile", "16", "--quiet"]
+    args = [
+        "predict",
+        "--bbox",
+        f"{b.west},{b.south},{b.east},{b.north}",
+        "--year",
+        "2023",
+        "--prompts",
+        "land-cover",
+        "--stac",
+        demo_scene.catalog,
+        "--checkpoint",
+        str(ckpt),
+        "--clip-pretrained",
+        "none",
+        "--tile",
+        "16",
+        "--quiet",
+    ]
     (root / "ref").mkdir()
     res = CliRunner().invoke(main, [*args, "--out", str(root / "ref" / "map.tif")])
     assert res.exit_code == 0, res.output
@@ -531,7 +612,9 @@ def cli(demo_scene, tmp_path_factory):
 
 
 def _cli(args, **kw):
-    return subprocess.run([sys.executable, "-m", "tsmap", *args], capture_output=True, text=True, timeout=600, cwd=ROOT, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tsmap", *args], capture_output=True, text=True, timeout=600, cwd=ROOT, **kw
+    )
 
 
 def _last_line(stderr: str) -> str:
@@ -543,9 +626,14 @@ def _last_line(stderr: str) -> str:
 def test_ctrl_c_and_sigterm_say_what_was_kept_and_the_same_command_resumes(cli, tmp_path, sig):
     args, ref = cli
     out = tmp_path / "map.tif"
-    proc = subprocess.Popen([sys.executable, "-m", "tsmap", *args, "--workers", "1", "--out", str(out)], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tsmap", *args, "--workers", "1", "--out", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # as from a terminal
     ledger = Path(f"{out}.ledger.jsonl")
     deadline = time.time() + 300
     while time.time() < deadline and (not ledger.exists() or ledger.read_text().count('"done"') < 2):
@@ -565,12 +653,18 @@ def test_ctrl_c_and_sigterm_say_what_was_kept_and_the_same_command_resumes(cli, 
 def test_the_file_size_limit_is_one_line_and_the_rerun_resumes(cli, tmp_path):
     args, ref = cli
     limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))  # noqa: E731
-    res = _cli([*args, "--out", str(tmp_path / "map.tif"), "--keep-embeddings", str(tmp_path / "emb.zarr")], preexec_fn=limit)
+    res = _cli(
+        [*args, "--out", str(tmp_path / "map.tif"), "--keep-embeddings", str(tmp_path / "emb.zarr")], preexec_fn=limit
+    )
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
-    assert _last_line(res.stderr).startswith(f"Error: a file reached the size limit of this process (ulimit -f) while writing in {tmp_path}")
+    assert _last_line(res.stderr).startswith(
+        f"Error: a file reached the size limit of this process (ulimit -f) while writing in {tmp_path}"
+    )
     again = _cli([*args, "--out", str(tmp_path / "map.tif"), "--keep-embeddings", str(tmp_path / "emb.zarr")])
     assert again.returncode == 0, again.stderr
-    assert same_pixels(tmp_path / "map.tif", ref / "map.tif") and same_pixels(tmp_path / "map_score.tif", ref / "map_score.tif")
+    assert same_pixels(tmp_path / "map.tif", ref / "map.tif") and same_pixels(
+        tmp_path / "map_score.tif", ref / "map_score.tif"
+    )
 
 
 @pytest.mark.slow
@@ -583,8 +677,13 @@ def test_a_tmpfs_that_fills_up_mid_run_is_one_line_and_the_rerun_after_freeing_s
         pytest.skip("cannot mount a tmpfs here")
     try:
         run = [*args, "--workers", "1", "--out", str(mnt / "map.tif"), "--keep-embeddings", str(mnt / "emb.zarr")]
-        proc = subprocess.Popen([sys.executable, "-m", "tsmap", *run], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                                cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tsmap", *run],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
         ledger = mnt / "map.tif.ledger.jsonl"
         deadline = time.time() + 300
         while time.time() < deadline and (not ledger.exists() or ledger.read_text().count('"done"') < 2):
@@ -599,7 +698,10 @@ def test_a_tmpfs_that_fills_up_mid_run_is_one_line_and_the_rerun_after_freeing_s
         err = proc.communicate(timeout=300)[1]
         done = len(Ledger.load(ledger).tiles_with(DONE))
         assert proc.returncode == 1 and "Traceback" not in err, err
-        assert _last_line(err).startswith(f"Error: the disk is full while writing in {mnt} (") and f"{done} of 25 tiles are done and kept" in err
+        assert (
+            _last_line(err).startswith(f"Error: the disk is full while writing in {mnt} (")
+            and f"{done} of 25 tiles are done and kept" in err
+        )
         assert not (mnt / "map.tif").exists() and 2 <= done < 25
         (mnt / "filler").unlink()
         again = _cli(run)
@@ -613,7 +715,9 @@ def test_a_tmpfs_that_fills_up_mid_run_is_one_line_and_the_rerun_after_freeing_s
 def test_two_runs_at_once_one_works_the_other_stops_naming_it(cli, tmp_path):
     args, ref = cli
     run = [*args, "--workers", "1", "--out", str(tmp_path / "map.tif")]
-    first = subprocess.Popen([sys.executable, "-m", "tsmap", *run], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "tsmap", *run], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not (tmp_path / "map.tif.lock").exists():
         time.sleep(0.02)
@@ -624,5 +728,7 @@ def test_two_runs_at_once_one_works_the_other_stops_naming_it(cli, tmp_path):
         first.send_signal(signal.SIGCONT)
     first_err = first.communicate(timeout=600)[1]
     assert first.returncode == 0, first_err
-    assert second.returncode == 1 and _last_line(second.stderr).startswith(f"Error: another tsmap run (pid {first.pid} on ")
+    assert second.returncode == 1 and _last_line(second.stderr).startswith(
+        f"Error: another tsmap run (pid {first.pid} on "
+    )
     assert same_bytes(tmp_path, ref)

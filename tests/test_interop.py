@@ -77,9 +77,16 @@ def test_stac_items_validate_offline_against_their_declared_extensions(run):
     item = _assert_valid_stac(out / "map_item.json")
     assert len(item["stac_extensions"]) == 4
     classes = item["assets"]["class"]["classification:classes"]
-    assert all(__import__("re").fullmatch(r"[0-9A-Za-z_-]+", c["name"]) for c in classes)  # classification v2's rule too
-    assert classes[0] == {"value": 0, "name": "Artificial_Land", "title": "Artificial Land", "description": "Artificial Land",
-                          "color_hint": "D7191C"}
+    assert all(
+        __import__("re").fullmatch(r"[0-9A-Za-z_-]+", c["name"]) for c in classes
+    )  # classification v2's rule too
+    assert classes[0] == {
+        "value": 0,
+        "name": "Artificial_Land",
+        "title": "Artificial Land",
+        "description": "Artificial Land",
+        "color_hint": "D7191C",
+    }
     assert classes[-1]["value"] == 255 and classes[-1]["nodata"] is True
     props = item["properties"]
     assert isinstance(props["tsmap:items"], list) and len(props["tsmap:items"]) == 24

@@ -36,7 +36,8 @@ def test_offset_sources_in_order():
     assert set(dn_offsets(f).values()) == {0}  # 2019-01-01: before 2022-01-25
     f["properties"]["datetime"] = "2022-03-01T10:00:00Z"
     assert set(dn_offsets(f).values()) == {1000}
-    # metadata wins over the date: a reprocessed 2019 scene (Collection 1, baseline 05.00) with offset in raster metadata
+    # metadata wins over the date: a reprocessed 2019 scene (Collection 1, baseline 05.00) with the offset in
+    # raster metadata
     g = _features(ES)[0]
     g["properties"]["datetime"] = "2019-03-01T10:00:00Z"
     assert set(dn_offsets(g).values()) == {1000}
@@ -74,7 +75,11 @@ def test_prepare_item_canonical_keys_absolute_unsigned_hrefs(tmp_path):
 def test_missing_band_names_the_item_and_the_fix():
     f = _features(ES)[0]
     del f["assets"]["scl"]
-    with pytest.raises(DataError, match=r"item 'S2B_20EPT_20250731_0_L2A' has no asset for band\(s\) SCL \(its assets: .*\); use a Sentinel-2 L2A"):
+    with pytest.raises(
+        DataError,
+        match=r"item 'S2B_20EPT_20250731_0_L2A' has no asset for band\(s\) SCL \(its assets: .*\); use a Sentinel-2 "
+              r"L2A",
+    ):
         prepare_item(f)
 
 

@@ -50,7 +50,9 @@ def test_a_resumed_ledger_ends_a_cut_line_before_the_next_event(tmp_path):
 
 def test_skipped_assets_and_inputs_are_kept_per_tile(tmp_path):
     path = tmp_path / "l.jsonl"
-    ledger = Ledger.open(path, fingerprint="f", tiles=3, inputs={"parts": {"grid": "1"}, "stamps": {"/a.tif": "3 bytes"}})
+    ledger = Ledger.open(
+        path, fingerprint="f", tiles=3, inputs={"parts": {"grid": "1"}, "stamps": {"/a.tif": "3 bytes"}}
+    )
     ledger.record("t1", DONE, skipped=[["item", "B04", "cannot read"]])
     ledger.record("t2", DONE, skipped=[["item", "B04", "cannot read"], ["item", "SCL", "gone"]])
     ledger.record("t3", FAILED, error="x")

@@ -84,8 +84,22 @@ def test_aoi_across_two_utm_zones_is_one_seamless_grid(tmp_path):
     """Items in EPSG:32631 and EPSG:32632 (same overpass) load into one grid without gaps or seams."""
     aoi = BBox(5.994, 50.000, 6.006, 50.004)  # straddles 6°E, the zone border
     when = dt.datetime(2023, 6, 1, 10, 30, tzinfo=UTC)
-    west = make_item(tmp_path, item_id="T31", when=when, epsg=32631, bounds=lonlat_box_in(32631, (5.990, 49.998, 6.001, 50.006)), dn=_field)
-    east = make_item(tmp_path, item_id="T32", when=when, epsg=32632, bounds=lonlat_box_in(32632, (5.999, 49.998, 6.010, 50.006)), dn=_field)
+    west = make_item(
+        tmp_path,
+        item_id="T31",
+        when=when,
+        epsg=32631,
+        bounds=lonlat_box_in(32631, (5.990, 49.998, 6.001, 50.006)),
+        dn=_field,
+    )
+    east = make_item(
+        tmp_path,
+        item_id="T32",
+        when=when,
+        epsg=32632,
+        bounds=lonlat_box_in(32632, (5.999, 49.998, 6.010, 50.006)),
+        dn=_field,
+    )
     grid = Grid.from_bbox(aoi)
     cube = load_cube([west, east], grid, chunk=32).compute()
     assert grid.epsg == 32632 and cube.sizes["time"] == 1  # one overpass -> one time step
@@ -93,7 +107,10 @@ def test_aoi_across_two_utm_zones_is_one_seamless_grid(tmp_path):
     values = cube.isel(time=0)
     assert not np.isnan(values.values).any()  # seamless: no gap at the zone border
     xs, ys = np.meshgrid(cube.x.values, cube.y.values)
-    lon, lat = (np.asarray(v).reshape(xs.shape) for v in rasterio.warp.transform("EPSG:32632", "EPSG:4326", xs.ravel(), ys.ravel()))
+    lon, lat = (
+        np.asarray(v).reshape(xs.shape)
+        for v in rasterio.warp.transform("EPSG:32632", "EPSG:4326", xs.ravel(), ys.ravel())
+    )
     # every pixel (10 m and warped 20 m bands) carries the field value of where it is, to resampling accuracy
     for name, tol in (("B02", 5), ("B11", 9)):
         expected = _field(name, lon, lat) - 1000
@@ -104,8 +121,12 @@ def test_aoi_across_two_utm_zones_is_one_seamless_grid(tmp_path):
 def test_same_day_merge_can_be_switched_off(tmp_path):
     when = dt.datetime(2023, 6, 1, 10, 30, tzinfo=UTC)
     bounds = lonlat_box_in(32632, (7.0, 50.0, 7.003, 50.002))
-    a = make_item(tmp_path, item_id="a", when=when, epsg=32632, bounds=bounds, dn=lambda b, lon, lat: np.full(lon.shape, 1200.0))
-    b = make_item(tmp_path, item_id="b", when=when, epsg=32632, bounds=bounds, dn=lambda b, lon, lat: np.full(lon.shape, 1900.0))
+    a = make_item(
+        tmp_path, item_id="a", when=when, epsg=32632, bounds=bounds, dn=lambda b, lon, lat: np.full(lon.shape, 1200.0)
+    )
+    b = make_item(
+        tmp_path, item_id="b", when=when, epsg=32632, bounds=bounds, dn=lambda b, lon, lat: np.full(lon.shape, 1900.0)
+    )
     merged = load_cube([a, b], Grid(32632, bounds)).sel(band="B04").compute()
     assert merged.sizes["time"] == 1 and (merged.values == 200).all()  # first item wins where both have data
     both = load_cube([a, b], Grid(32632, bounds), merge_same_day=False).sel(band="B04").compute()
@@ -114,8 +135,17 @@ def test_same_day_merge_can_be_switched_off(tmp_path):
 
 def test_item_without_a_required_band_is_refused_before_any_read(tmp_path):
     bounds = lonlat_box_in(32632, (7.0, 50.0, 7.003, 50.002))
-    item = make_item(tmp_path, item_id="noswir", when=dt.datetime(2023, 6, 1, tzinfo=UTC), epsg=32632, bounds=bounds, skip=("B11", "SCL"))
-    with pytest.raises(DataError, match=r"item 'noswir' has no asset for band\(s\) B11, SCL .*use a Sentinel-2 L2A collection"):
+    item = make_item(
+        tmp_path,
+        item_id="noswir",
+        when=dt.datetime(2023, 6, 1, tzinfo=UTC),
+        epsg=32632,
+        bounds=bounds,
+        skip=("B11", "SCL"),
+    )
+    with pytest.raises(
+        DataError, match=r"item 'noswir' has no asset for band\(s\) B11, SCL .*use a Sentinel-2 L2A collection"
+    ):
         load_cube([item], Grid(32632, bounds))
 
 
@@ -129,7 +159,10 @@ def _real_items(name):
 
 def test_real_earth_search_and_planetary_computer_items_stack_lazily(no_compute):
     """Metadata only: real items stack onto a grid inside their tile, in their own UTM zone."""
-    for name, epsg in (("earth_search_v1_sentinel-2-l2a_items.geojson", 32720), ("planetary_computer_sentinel-2-l2a_items.geojson", 32660)):
+    for name, epsg in (
+        ("earth_search_v1_sentinel-2-l2a_items.geojson", 32720),
+        ("planetary_computer_sentinel-2-l2a_items.geojson", 32660),
+    ):
         item = _real_items(name)[0]
         x0, y0 = item.assets["B02" if "B02" in item.assets else "blue"].extra_fields["proj:transform"][2::3][:2]
         grid = Grid(epsg, (x0 + 10_000, y0 - 30_000, x0 + 15_120, y0 - 24_880))

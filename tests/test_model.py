@@ -59,11 +59,18 @@ class Reference(nn.Module):
         ffn = state["transformer.layers.0.linear1.weight"].shape[0]
         self.embed = nn.Linear(inputs, dim)
         self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(dim, heads, ffn, dropout=0.0, activation=activation, norm_first=norm_first, batch_first=True)
+            nn.TransformerEncoderLayer(
+                dim, heads, ffn, dropout=0.0, activation=activation, norm_first=norm_first, batch_first=True
+            )
             for _ in range(depth)
         )
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, state["mlp_head.1.weight"].shape[0]))
-        renamed = {k.replace("spectral_embedding.1.", "embed.").replace("transformer.layers.", "layers.").replace("mlp_head.", "head."): v for k, v in state.items()}
+        renamed = {
+            k.replace("spectral_embedding.1.", "embed.")
+            .replace("transformer.layers.", "layers.")
+            .replace("mlp_head.", "head."): v
+            for k, v in state.items()
+        }
         self.pos, self.cls = renamed.pop("time_pos_encoding")[0], renamed.pop("class_token")[0]
         self.load_state_dict(renamed, strict=True)
         self.eval()
@@ -121,7 +128,9 @@ def test_annual_first_row_option_and_nine_by_nine():
 @pytest.mark.parametrize("norm_first, activation", [(True, "gelu"), (False, "gelu"), (True, "relu")])
 def test_other_layer_variants_equal_stock_layers(norm_first, activation):
     state = authors_state(1, seed=4, dim=64, depth=3, ffn=32, out=16)
-    config = EncoderConfig(dim=64, depth=3, heads=4, mlp_dim=32, out_dim=16, norm_first=norm_first, activation=activation)
+    config = EncoderConfig(
+        dim=64, depth=3, heads=4, mlp_dim=32, out_dim=16, norm_first=norm_first, activation=activation
+    )
     model, ref = _load(config, state), Reference(state, heads=4, norm_first=norm_first, activation=activation)
     x = torch.rand(5, 12, 10)
     with torch.inference_mode():
@@ -182,10 +191,14 @@ def test_training_mode_is_the_same_function_and_trains():
     out.square().sum().backward()
     model.eval()  # eval with autograd on takes the stock path too, so gradients still flow
     torch.testing.assert_close(model(x, valid), fast, atol=1e-5, rtol=0)
-    assert model.time_pos_encoding.grad.abs().sum() > 0 and model.transformer.layers[1].linear2.weight.grad.abs().sum() > 0
+    assert (
+        model.time_pos_encoding.grad.abs().sum() > 0 and model.transformer.layers[1].linear2.weight.grad.abs().sum() > 0
+    )
 
 
-@pytest.mark.parametrize("config", [EncoderConfig(), EncoderConfig(patch=9), SMALL, EncoderConfig(dim=64, heads=4, norm_first=True)])
+@pytest.mark.parametrize(
+    "config", [EncoderConfig(), EncoderConfig(patch=9), SMALL, EncoderConfig(dim=64, heads=4, norm_first=True)]
+)
 @pytest.mark.parametrize("steps", [12, 4, 1])
 def test_flop_count_matches_what_runs(config, steps, monkeypatch):
     monkeypatch.setattr(model_module, "_ONEDNN_LINEAR", False)  # the counter sees F.linear, not oneDNN's op
@@ -224,7 +237,10 @@ def test_config_validation_and_round_trip():
         build_encoder(SMALL)(torch.rand(2, 5, 10))
 
 
-@pytest.mark.parametrize("config", [EncoderConfig(), EncoderConfig(dim=64, heads=4, patch=9), EncoderConfig(dim=64, heads=4, norm_first=True)])
+@pytest.mark.parametrize(
+    "config",
+    [EncoderConfig(), EncoderConfig(dim=64, heads=4, patch=9), EncoderConfig(dim=64, heads=4, norm_first=True)],
+)
 def test_mixed_precision_autocast_path(config):
     """AMP (as on CUDA) runs the same fast path: out= kernels must see one dtype."""
     model = build_encoder(config)

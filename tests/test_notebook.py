@@ -14,7 +14,9 @@ def test_example_notebook_runs_and_keeps_crs_and_class_names(tmp_path, monkeypat
     pytest.importorskip("ipykernel", reason="ipykernel is missing: pip install -e '.[dev]'")
     monkeypatch.setenv("TSMAP_NOTEBOOK_OUT", str(tmp_path))
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     text = "\n".join(_texts(nb))
     assert "EPSG:32632" in text and "Artificial_Land Cropland Woodland" in text  # CRS and class names survive
     assert "dashboard: http" in text and '["Artificial Land", "Cropland"' in text

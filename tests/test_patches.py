@@ -5,14 +5,20 @@ import xarray as xr
 from tsmap.errors import InputError
 from tsmap.patches import neighbourhoods
 
-MODES = {"nan": dict(mode="constant", constant_values=np.nan), "edge": dict(mode="edge"), "symmetric": dict(mode="symmetric")}
+MODES = {
+    "nan": dict(mode="constant", constant_values=np.nan),
+    "edge": dict(mode="edge"),
+    "symmetric": dict(mode="symmetric"),
+}
 
 
 @pytest.fixture()
 def s2():
     rng = np.random.default_rng(3)
     values = rng.uniform(0, 3000, size=(12, 10, 11, 9)).astype(np.float32)
-    return xr.DataArray(values, dims=("month", "band", "y", "x"), coords={"y": np.arange(11) * -10.0, "x": np.arange(9) * 10.0}).chunk({"y": 4, "x": 4})
+    return xr.DataArray(
+        values, dims=("month", "band", "y", "x"), coords={"y": np.arange(11) * -10.0, "x": np.arange(9) * 10.0}
+    ).chunk({"y": 4, "x": 4})
 
 
 @pytest.mark.parametrize("size", [3, 5, 9])

@@ -25,18 +25,33 @@ from .pipeline_helpers import SMALL, TILE, predict_scene, read, same_maps, scene
 @pytest.mark.parametrize("encoding", ["float16", "int8"])
 def test_rescoring_the_store_gives_exactly_the_maps_of_predict(demo_scene, tmp_path, encoding):
     full = predict_scene(demo_scene, tmp_path / "map.tif", keep_embeddings=tmp_path / "emb.zarr", encoding=encoding)
-    again = classify_embeddings(embeddings=full.embeddings, prompts="land-cover", out=tmp_path / "re.tif", clip_pretrained="none", progress=False)
+    again = classify_embeddings(
+        embeddings=full.embeddings,
+        prompts="land-cover",
+        out=tmp_path / "re.tif",
+        clip_pretrained="none",
+        progress=False,
+    )
     assert same_maps(full.class_map, again.class_map) and same_maps(full.score_map, again.score_map)
     classes = read(full.class_map)[0]
     assert (classes[:, :4] == 255).all() and (classes[:, 4:] < 8).all()  # nodata strip, then classes
     store = RasterStore.open(tmp_path / "emb.zarr")
     assert store.attrs["complete"] and store.group["embedding"].dtype == np.dtype(encoding)
-    assert not os.path.exists(f"{tmp_path / 'emb.zarr'}.partial") and not os.path.exists(tmp_path / "map.tif.parts.zarr")
+    assert not os.path.exists(f"{tmp_path / 'emb.zarr'}.partial") and not os.path.exists(
+        tmp_path / "map.tif.parts.zarr"
+    )
 
 
 def test_embed_then_classify_two_prompt_sets(demo_scene, tmp_path):
-    emb = embed_area(out=tmp_path / "emb.zarr", query=scene_query(demo_scene), grid=demo_scene.grid, stac=demo_scene.catalog,
-                     encoder=SMALL, tile=TILE, progress=False)
+    emb = embed_area(
+        out=tmp_path / "emb.zarr",
+        query=scene_query(demo_scene),
+        grid=demo_scene.grid,
+        stac=demo_scene.catalog,
+        encoder=SMALL,
+        tile=TILE,
+        progress=False,
+    )
     assert emb.summary.computed == 4 and emb.grid == demo_scene.grid
     ds = tsmap.open_embeddings(emb.path)  # lazy, georeferenced
     assert ds["embedding"].shape == (512, 64, 64) and ds.rio.crs.to_epsg() == 32632
@@ -44,8 +59,16 @@ def test_embed_then_classify_two_prompt_sets(demo_scene, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(ds["embedding"][:, 10, 20].values), 1.0, atol=2e-3)
     assert int(ds["valid_periods"][10, 20]) == 12 and int(ds["valid_periods"][10, 0]) == 0
     (tmp_path / "water.yaml").write_text("classes:\n  - name: water\n  - name: land\n")
-    a = classify_embeddings(embeddings=emb.path, prompts="land-cover", out=tmp_path / "lc.tif", clip_pretrained="none", progress=False)
-    b = classify_embeddings(embeddings=emb.path, prompts=tmp_path / "water.yaml", out=tmp_path / "w.tif", clip_pretrained="none", progress=False)
+    a = classify_embeddings(
+        embeddings=emb.path, prompts="land-cover", out=tmp_path / "lc.tif", clip_pretrained="none", progress=False
+    )
+    b = classify_embeddings(
+        embeddings=emb.path,
+        prompts=tmp_path / "water.yaml",
+        out=tmp_path / "w.tif",
+        clip_pretrained="none",
+        progress=False,
+    )
     assert read(a.class_map).max() == 255 and set(np.unique(read(b.class_map))) <= {0, 1, 255}
     ref = predict_scene(demo_scene, tmp_path / "ref.tif")
     assert same_maps(ref.class_map, a.class_map) and same_maps(ref.score_map, a.score_map)
@@ -53,14 +76,19 @@ def test_embed_then_classify_two_prompt_sets(demo_scene, tmp_path):
 
 def test_outputs_carry_colours_provenance_and_a_stac_item(demo_scene, tmp_path):
     prompts = tmp_path / "p.yaml"
-    prompts.write_text("classes:\n  - name: water\n    color: '#0000ff'\n    prompts: [a lake]\n  - name: forest\n  - name: field\n")
+    prompts.write_text(
+        "classes:\n  - name: water\n    color: '#0000ff'\n    prompts: [a lake]\n  - name: forest\n  - name: field\n"
+    )
     res = predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(prompts), quicklook=True)
     for path in (res.class_map, res.score_map):
         assert cog_validate(path)[0]
     with rasterio.open(res.class_map) as f:
         tags = f.tags()
         assert f.colormap(1)[0] == (0, 0, 255, 255) and f.nodata == 255 and f.descriptions == ("class",)
-        assert json.loads(tags["classes"]) == ["water", "forest", "field"] and tags["text_model"] == "open_clip:ViT-B-32-quickgelu/none"
+        assert (
+            json.loads(tags["classes"]) == ["water", "forest", "field"]
+            and tags["text_model"] == "open_clip:ViT-B-32-quickgelu/none"
+        )
         assert json.loads(tags["prompts"])["classes"][0] == {"name": "water", "color": "#0000ff", "prompts": ["a lake"]}
         assert len(tags["prompts_sha256"]) == 64
         assert tags["checkpoint"].startswith("random-init(seed=0") and tags["complete"] == "yes"
@@ -110,7 +138,10 @@ def test_local_cluster_gives_the_same_files_and_loads_the_model_once_per_worker(
 
     (tmp_path / "here").mkdir(), (tmp_path / "cluster").mkdir()
     here = predict_scene(demo_scene, tmp_path / "here" / "map.tif", tile=16, workers=2)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         # the scheduler's address, as `--scheduler tcp://...` gives it (a Client object works the same)
         there = predict_scene(demo_scene, tmp_path / "cluster" / "map.tif", tile=16, client=cluster.scheduler_address)
         loads = client.run(lambda: __import__("tsmap.encode").encode.LOADS["count"])
@@ -128,15 +159,26 @@ def test_scenicness_in_one_pass_and_from_the_store_agree(demo_scene, tmp_path):
     scenic = read(full.scenic_map)[0]
     valid = np.isfinite(scenic)
     assert valid[:, 4:].all() and not valid[:, :4].any() and (scenic[valid] >= 1).all() and (scenic[valid] <= 10).all()
-    again = scenic_embeddings(embeddings=full.embeddings, out=tmp_path / "s.tif", clip_pretrained="none", quicklook=True, progress=False)
+    again = scenic_embeddings(
+        embeddings=full.embeddings, out=tmp_path / "s.tif", clip_pretrained="none", quicklook=True, progress=False
+    )
     assert same_maps(full.scenic_map, again.scenic_map) and again.class_map is None
     with rasterio.open(again.scenic_map) as f:
         assert f.tags()["scenic_prompts"] == "illustrative" and f.tags()["scenic_method"] == "early"
     rated = tmp_path / "rated.yaml"  # two raters: late ensembling averages two softmaxes, early takes one
     rated.write_text("prompts:\n  - {text: a motorway, value: 1, rater: a}\n  - {text: a lake, value: 9, rater: a}\n"
                      "  - {text: a quarry, value: 2, rater: b}\n  - {text: a forest path, value: 8, rater: b}\n")
-    early, late = (scenic_embeddings(embeddings=full.embeddings, out=tmp_path / f"{m}.tif", prompts=str(rated), method=m,
-                                     clip_pretrained="none", progress=False) for m in ("early", "late"))
+    early, late = (
+        scenic_embeddings(
+            embeddings=full.embeddings,
+            out=tmp_path / f"{m}.tif",
+            prompts=str(rated),
+            method=m,
+            clip_pretrained="none",
+            progress=False,
+        )
+        for m in ("early", "late")
+    )
     assert not same_maps(early.scenic_map, late.scenic_map)
     assert (tmp_path / "s_quicklook.png").exists() and (tmp_path / "s_item.json").exists()
 
@@ -147,7 +189,9 @@ def test_the_unknown_rule_of_the_prompt_set_reaches_the_map(demo_scene, tmp_path
     (tmp_path / "u.yaml").write_text("classes:\n  - name: a\n  - name: b\nunknown:\n  min_probability: 0.99\n")
     res = predict_scene(demo_scene, tmp_path / "map.tif", prompts=str(tmp_path / "u.yaml"))
     classes, prob = read(res.class_map)[0], read(res.score_map)[1]
-    assert ((classes == CLASS_UNKNOWN) == (np.isfinite(prob) & (prob < 0.99))).all() and (classes == CLASS_UNKNOWN).any()
+    assert ((classes == CLASS_UNKNOWN) == (np.isfinite(prob) & (prob < 0.99))).all() and (
+        classes == CLASS_UNKNOWN
+    ).any()
 
 
 AREA = dict(bbox=tsmap.BBox(7.0, 50.0, 7.01, 50.01), year=2023)
@@ -183,8 +227,9 @@ def test_open_source_refuses_a_query_with_a_year(demo_scene):
         pipeline.open_source(query=scene_query(demo_scene), year=2023, stac=demo_scene.catalog, encoder=SMALL)
 
 
-@pytest.mark.parametrize("function", ["predict", "embed_area", "classify_embeddings", "scenic_embeddings", "open_source",
-                                      "plan_area"])
+@pytest.mark.parametrize(
+    "function", ["predict", "embed_area", "classify_embeddings", "scenic_embeddings", "open_source", "plan_area"]
+)
 def test_every_parameter_of_the_public_functions_is_documented(function):
     """Each parameter has an entry in the docstring's Parameters list (numpydoc: its name alone on a line)."""
     f = getattr(pipeline, function)

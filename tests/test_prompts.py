@@ -48,7 +48,9 @@ def test_bundled_sets_follow_the_reference_class_lists():
     # bioregions: the 8 regions of the LUCAS points, coded by their index in the 12-name source list
     twelve = [n for _, n in ref["BIOREGIONS"]]
     bio = load_prompts("bioregions")
-    assert sorted(bio.names) == sorted(["Continental", "Mediterranean", "Atlantic", "Boreal", "Alpine", "Pannonian", "Steppic", "BlackSea"])
+    assert sorted(bio.names) == sorted(
+        ["Continental", "Mediterranean", "Atlantic", "Boreal", "Alpine", "Pannonian", "Steppic", "BlackSea"]
+    )
     assert [int(c.code) for c in bio.classes] == [twelve.index(n) for n in bio.names]
 
 
@@ -67,7 +69,9 @@ def test_bundled_sets_are_complete_and_legible(name):
 
 def test_templates_combine_with_names(tmp_path):
     f = tmp_path / "p.yaml"
-    f.write_text("classes:\n  - name: forest\n  - name: lake\n    prompts: [a calm lake]\ntemplates: ['a photo of {}']\n")
+    f.write_text(
+        "classes:\n  - name: forest\n  - name: lake\n    prompts: [a calm lake]\ntemplates: ['a photo of {}']\n"
+    )
     ps = load_prompts(f)
     assert ps.texts() == [["a photo of forest"], ["a calm lake", "a photo of lake"]]
     plain = parse_prompts({"classes": [{"name": "forest"}]})
@@ -108,9 +112,15 @@ def test_unknown_rule_and_provenance_hash():
         ({"classes": [{"name": "a"}], "templates": ["no slot"]}, "needs exactly one '{}' placeholder"),
         ({"classes": [{"name": "a"}], "clases": []}, "unknown field 'clases'"),
         ({"classes": [{"name": "a"}], "ensembling": "median"}, "'ensembling' must be one of mean, max"),
-        ({"classes": [{"name": "a"}], "unknown": {"min_probability": 2}}, r"unknown.min_probability must be a number in \[0, 1\]"),
+        (
+            {"classes": [{"name": "a"}], "unknown": {"min_probability": 2}},
+            r"unknown.min_probability must be a number in \[0, 1\]",
+        ),
         ({"classes": [{"name": "a"}], "unknown": {"threshold": 0.5}}, "unknown: unknown field 'threshold'"),
-        ({"classes": [{"name": "a"}, {"name": "b"}], "unknown": {"negative": ["c"]}}, "names 'c', which is not a class"),
+        (
+            {"classes": [{"name": "a"}, {"name": "b"}], "unknown": {"negative": ["c"]}},
+            "names 'c', which is not a class",
+        ),
         ({"classes": [{"name": "a"}], "unknown": {"negative": ["a"]}}, "lists every class"),
         ({"classes": [{"name": f"c{i}"} for i in range(255)]}, "at most 254"),
     ],

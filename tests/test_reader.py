@@ -57,7 +57,9 @@ def test_missing_asset_file_is_one_clear_line(item_and_grid):
     item, grid, root = item_and_grid
     cube = load_cube([item], grid, chunk=16)  # builds without reading pixels
     os.remove(os.path.join(root, "x", "B03.tif"))
-    with pytest.raises(DataError, match=r"^cannot read asset .*x/B03.tif \(.*\); check that it exists and is reachable") as err:
+    with pytest.raises(
+        DataError, match=r"^cannot read asset .*x/B03.tif \(.*\); check that it exists and is reachable"
+    ) as err:
         cube.compute()
     assert "\n" not in str(err.value)
 

@@ -33,7 +33,9 @@ def aoi_grid(px=AOI_PX) -> Grid:
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    return make_archive(tmp_path_factory.mktemp("s2"), acquisitions=N_ACQ, year=YEAR, layout=LAYOUT, content=AOI_PX, variants=3)
+    return make_archive(
+        tmp_path_factory.mktemp("s2"), acquisitions=N_ACQ, year=YEAR, layout=LAYOUT, content=AOI_PX, variants=3
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,13 @@ def test_search_pages_through_the_api_and_filters_cloud_cover_on_the_server(arch
 
     client = pystac_client.Client.open(api.url)  # what tsmap relies on, asked of the server itself
     assert not client.conforms_to("QUERY") and client.conforms_to("FILTER")
-    by_server = client.search(collections=["sentinel-2-l2a"], limit=10, sortby="-datetime",
-                              filter={"op": "<=", "args": [{"property": "eo:cloud_cover"}, 30]}, filter_lang="cql2-json")
+    by_server = client.search(
+        collections=["sentinel-2-l2a"],
+        limit=10,
+        sortby="-datetime",
+        filter={"op": "<=", "args": [{"property": "eo:cloud_cover"}, 30]},
+        filter_lang="cql2-json",
+    )
     assert [it.id for it in by_server.items()] == expected[::-1]
 
 
@@ -96,13 +103,37 @@ def test_predict_cli_against_the_api_equals_local_files(archive, api, tmp_path):
     outs = {}
     for name, stac in (("remote", api.url), ("local", str(local))):
         outs[name] = tmp_path / f"{name}.tif"
-        res = CliRunner().invoke(main, [
-            "predict", "--bbox", f"{box.west},{box.south},{box.east},{box.north}", "--year", str(YEAR), "--max-cloud", "60",
-            "--prompts", "land-cover", "--out", str(outs[name]), "--stac", stac, "--clip-pretrained", "none", "--tile", "32",
-            "--workers", "1", "--quiet", "--epsg", str(EPSG),
-        ])
+        res = CliRunner().invoke(
+            main,
+            [
+                "predict",
+                "--bbox",
+                f"{box.west},{box.south},{box.east},{box.north}",
+                "--year",
+                str(YEAR),
+                "--max-cloud",
+                "60",
+                "--prompts",
+                "land-cover",
+                "--out",
+                str(outs[name]),
+                "--stac",
+                stac,
+                "--clip-pretrained",
+                "none",
+                "--tile",
+                "32",
+                "--workers",
+                "1",
+                "--quiet",
+                "--epsg",
+                str(EPSG),
+            ],
+        )
         assert res.exit_code == 0, res.output
-    assert same_maps(outs["remote"], outs["local"]) and same_maps(tmp_path / "remote_score.tif", tmp_path / "local_score.tif")
+    assert same_maps(outs["remote"], outs["local"]) and same_maps(
+        tmp_path / "remote_score.tif", tmp_path / "local_score.tif"
+    )
 
 
 def test_reads_are_concurrent_and_fetch_each_block_once(archive, cogs, tmp_path):
@@ -110,9 +141,18 @@ def test_reads_are_concurrent_and_fetch_each_block_once(archive, cogs, tmp_path)
 
     grid = aoi_grid()
     cogs.reset()
-    result = predict(prompts="land-cover", out=str(tmp_path / "map.tif"), query=query(), grid=grid, encoder=SMALL,
-                     stac=str(archive.write_collection(tmp_path / "items.geojson", cogs.url, "?fresh=1")), clip_pretrained="none",
-                     tile=32, workers=1, progress=False)
+    result = predict(
+        prompts="land-cover",
+        out=str(tmp_path / "map.tif"),
+        query=query(),
+        grid=grid,
+        encoder=SMALL,
+        stac=str(archive.write_collection(tmp_path / "items.geojson", cogs.url, "?fresh=1")),
+        clip_pretrained="none",
+        tile=32,
+        workers=1,
+        progress=False,
+    )
     assert result.summary.computed == 16
     requests, sent = cogs.counters()
     minimum = minimum_bytes(archive, grid.bounds)
@@ -129,7 +169,11 @@ def test_stalled_request_and_503_burst_through_the_api(archive, api, cogs, tmp_p
     grid = aoi_grid((256, 256, 64, 64))
     common = dict(prompts="land-cover", query=query(max_cloud=40), grid=grid, encoder=SMALL, clip_pretrained="none",
                   tile=32, progress=False)
-    reference = predict(out=str(tmp_path / "ref.tif"), stac=str(archive.write_collection(tmp_path / "l.geojson", str(archive.root))), **common)
+    reference = predict(
+        out=str(tmp_path / "ref.tif"),
+        stac=str(archive.write_collection(tmp_path / "l.geojson", str(archive.root))),
+        **common,
+    )
     cogs.reset()
     cogs.set([{"match": "B04.tif", "fault": "503", "times": 6}, {"match": "SCL.tif", "fault": "stall", "times": 1}])
     retry = RetryPolicy(attempts=4, backoff_s=0.2, timeout_s=1, http_retries=0)
@@ -156,5 +200,7 @@ def test_archive_is_laid_out_like_the_services(tmp_path):
         dn = f.read(1, window=((r, r + h), (c, c + w)))
     assert 1000 < np.median(dn) < 4000  # baseline >= 04.00: reflectance x 10000 + 1000
     assert arch.items[0]["assets"]["red"]["raster:bands"][0]["offset"] == -0.1
-    assert dt.datetime.fromisoformat(arch.items[1]["properties"]["datetime"]) > dt.datetime.fromisoformat(arch.items[0]["properties"]["datetime"])
+    assert dt.datetime.fromisoformat(arch.items[1]["properties"]["datetime"]) > dt.datetime.fromisoformat(
+        arch.items[0]["properties"]["datetime"]
+    )
     assert Path(href).is_symlink()

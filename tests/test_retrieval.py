@@ -59,7 +59,9 @@ def test_matches_brute_force_ranking_and_skips_nodata():
     fc = search_text(as_cube(emb), q, grid=GRID, top=40)  # the 40 valid pixels, all of them
     s = np.nan_to_num(emb @ q, nan=-np.inf).ravel()
     order = np.argsort(-s, kind="stable")[:40]
-    assert [(f["properties"]["row"], f["properties"]["col"]) for f in fc["features"]] == [divmod(int(i), 8) for i in order]
+    assert [(f["properties"]["row"], f["properties"]["col"]) for f in fc["features"]] == [
+        divmod(int(i), 8) for i in order
+    ]
     assert all(f["properties"]["row"] != 3 for f in fc["features"])
     assert len(search_text(as_cube(emb), q, grid=GRID, top=100)["features"]) == 40
 
@@ -81,7 +83,9 @@ def test_text_query_is_encoded_with_the_text_tower(tmp_path):
     emb = l2_normalise(rng.normal(size=(6, 8, 512)))
     q = encode_texts(["olive groves on dry terraced hills"], pretrained="none", cache_dir=tmp_path)[0]
     emb[4, 4] = q
-    fc = search_text(as_cube(emb), "olive groves on dry terraced hills", grid=GRID, top=3, clip_pretrained="none", cache_dir=tmp_path)
+    fc = search_text(
+        as_cube(emb), "olive groves on dry terraced hills", grid=GRID, top=3, clip_pretrained="none", cache_dir=tmp_path
+    )
     assert fc["properties"]["query"] == "olive groves on dry terraced hills"
     assert fc["properties"]["text_model"] == "open_clip:ViT-B-32-quickgelu/none" and fc["properties"]["epsg"] == 32632
     by_vector = search_text(as_cube(emb), q, grid=GRID, top=3)

@@ -47,7 +47,9 @@ class Server:
         self.plan.write_text(json.dumps(rules))
 
     def faults_served(self) -> set[str]:
-        return {line.split()[3] for line in self.log.read_text().splitlines()} - {"None"} if self.log.exists() else set()
+        return (
+            {line.split()[3] for line in self.log.read_text().splitlines()} - {"None"} if self.log.exists() else set()
+        )
 
 
 @pytest.fixture()
@@ -143,10 +145,31 @@ def test_cli_exits_non_zero_on_persistent_faults(demo_scene, server, tmp_path):
     stac = catalog(demo_scene, tmp_path / "http", f"{server.url}/gone")  # every asset answers 404
     box = demo_scene.grid.lonlat_bbox()
     out = tmp_path / "map.tif"
-    res = CliRunner().invoke(main, [
-        "predict", "--bbox", f"{box.west},{box.south},{box.east},{box.north}", "--year", "2023", "--prompts", "land-cover",
-        "--out", str(out), "--stac", stac, "--clip-pretrained", "none", "--tile", "48", "--retries", "2", "--timeout", "2", "--quiet",
-    ])
+    res = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            "--bbox",
+            f"{box.west},{box.south},{box.east},{box.north}",
+            "--year",
+            "2023",
+            "--prompts",
+            "land-cover",
+            "--out",
+            str(out),
+            "--stac",
+            stac,
+            "--clip-pretrained",
+            "none",
+            "--tile",
+            "48",
+            "--retries",
+            "2",
+            "--timeout",
+            "2",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 1 and "Traceback" not in res.output
     ledger = Ledger.load(f"{out}.ledger.jsonl")
     assert len(ledger.tiles_with(FAILED)) == 4 and all(t in res.output for t in ledger.tiles_with(FAILED)[:4])

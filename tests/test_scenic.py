@@ -5,7 +5,15 @@ import pytest
 import xarray as xr
 
 from tsmap.errors import InputError
-from tsmap.scenic import PAPER_MIN_PROMPTS, ScenicPrompts, bundled_scenic, load_scenic, parse_scenic, read_rated_csv, scenicness
+from tsmap.scenic import (
+    PAPER_MIN_PROMPTS,
+    ScenicPrompts,
+    bundled_scenic,
+    load_scenic,
+    parse_scenic,
+    read_rated_csv,
+    scenicness,
+)
 from tsmap.zeroshot import l2_normalise
 from tsmap.text import encode_texts
 
@@ -110,10 +118,19 @@ def test_illustrative_set_and_text_encoding(tmp_path):
     via_model = scenicness(em, sp, clip_pretrained="none", cache_dir=tmp_path)
     given = scenicness(em, sp, text_embeddings=encode_texts(list(sp.texts), pretrained="none", cache_dir=tmp_path))
     np.testing.assert_allclose(via_model.values, given.values, rtol=1e-6)
-    assert via_model.attrs["text_model"] == "open_clip:ViT-B-32-quickgelu/none" and via_model.attrs["scenic_sha256"] == sp.sha256()
+    assert (
+        via_model.attrs["text_model"] == "open_clip:ViT-B-32-quickgelu/none"
+        and via_model.attrs["scenic_sha256"] == sp.sha256()
+    )
     assert '{"text":"a misty mountain lake","value":9.0,"rater":"1"}' in via_model.attrs["prompts"]
     # one rater: late ensembling is early ensembling
-    late = scenicness(em, sp, method="late", min_prompts=10, text_embeddings=encode_texts(list(sp.texts), pretrained="none", cache_dir=tmp_path))
+    late = scenicness(
+        em,
+        sp,
+        method="late",
+        min_prompts=10,
+        text_embeddings=encode_texts(list(sp.texts), pretrained="none", cache_dir=tmp_path),
+    )
     np.testing.assert_allclose(late.values, given.values, rtol=1e-5)
 
 
@@ -129,7 +146,10 @@ def test_scenicness_stays_lazy(no_compute):
     [
         ({"prompts": []}, "non-empty list 'prompts:'"),
         ({"prompts": [{"value": 3}]}, "prompt #1 needs a non-empty 'text'"),
-        ({"prompts": [{"text": "a lake", "value": 11}]}, r"prompt #1 \('a lake'\) 'value' must be a rating from 1 to 10"),
+        (
+            {"prompts": [{"text": "a lake", "value": 11}]},
+            r"prompt #1 \('a lake'\) 'value' must be a rating from 1 to 10",
+        ),
         ({"prompts": [{"text": "a lake"}]}, "'value' must be a rating"),
         ({"prompts": [{"text": "a lake", "value": 5, "score": 3}]}, "unknown field 'score'"),
         ({"prompts": [{"text": "a lake", "value": 5}], "prompt": []}, "unknown field 'prompt'"),

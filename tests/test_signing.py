@@ -58,7 +58,9 @@ def test_default_signer_is_planetary_computer(monkeypatch):
     from planetary_computer import sas
     from planetary_computer.settings import Settings
 
-    token = sas.SASToken(token="st=a&se=2099-01-01T00%3A00%3A00Z&sp=rl&sig=real", **{"msft:expiry": "2099-01-01T00:00:00Z"})
+    token = sas.SASToken(
+        token="st=a&se=2099-01-01T00%3A00%3A00Z&sp=rl&sig=real", **{"msft:expiry": "2099-01-01T00:00:00Z"}
+    )
     monkeypatch.setitem(sas.TOKEN_CACHE, f"{Settings.get().sas_url}/sentinel2l2a01/sentinel2-l2", token)
     signed = Signer()(HREF)
     assert signed == HREF + "?st=a&se=2099-01-01T00%3A00%3A00Z&sp=rl&sig=real"
@@ -68,7 +70,11 @@ def test_signing_failure_is_one_clear_line():
     def broken(href):
         raise ConnectionError("token service unreachable")
 
-    with pytest.raises(DataError, match=r"could not sign .*B04_10m.tif for reading \(ConnectionError: token service unreachable\); check the network"):
+    with pytest.raises(
+        DataError,
+        match=r"could not sign .*B04_10m.tif for reading \(ConnectionError: token service unreachable\); check the "
+              r"network",
+    ):
         Signer(broken)(HREF)
 
 

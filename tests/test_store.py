@@ -6,7 +6,16 @@ import rioxarray  # noqa: F401
 
 from tsmap.errors import InputError
 from tsmap.geo import Grid
-from tsmap.store import RasterStore, Variable, dequantise, embedding_variables, open_embeddings, quantise, read_embeddings, write_embeddings
+from tsmap.store import (
+    RasterStore,
+    Variable,
+    dequantise,
+    embedding_variables,
+    open_embeddings,
+    quantise,
+    read_embeddings,
+    write_embeddings,
+)
 from tsmap.tiles import tile_grid
 
 GRID = Grid(32632, (356_000.0, 5_623_000.0, 356_700.0, 5_623_500.0))  # 70 x 50 px
@@ -35,7 +44,9 @@ def test_quantise_round_trip(encoding, atol):
 
 def test_tiles_are_chunks_and_the_store_is_georeferenced(tmp_path):
     rng = np.random.default_rng(1)
-    store = RasterStore.create(tmp_path / "emb.zarr", grid=GRID, tile=32, variables=embedding_variables(16, "float16"), attrs={"a": 1})
+    store = RasterStore.create(
+        tmp_path / "emb.zarr", grid=GRID, tile=32, variables=embedding_variables(16, "float16"), attrs={"a": 1}
+    )
     tiles = tile_grid(GRID, 32)
     assert [t.id for t in tiles][:3] == ["r0000c0000", "r0000c0001", "r0001c0000"] and len(tiles) == 6  # Z-order
     written = {}
@@ -61,5 +72,7 @@ def test_open_refuses_what_is_not_a_store(tmp_path):
     (tmp_path / "junk.zarr").mkdir()
     with pytest.raises(Exception, match="not a tsmap Zarr store"):
         RasterStore.open(tmp_path / "junk.zarr")
-    s = RasterStore.create(tmp_path / "maps.zarr", grid=GRID, tile=64, variables={"class": Variable("uint8", 255)}, attrs={})
+    s = RasterStore.create(
+        tmp_path / "maps.zarr", grid=GRID, tile=64, variables={"class": Variable("uint8", 255)}, attrs={}
+    )
     assert s.variables() == ["class"] and (s.read(tile_grid(GRID, 64)[0], "class") == 255).all()

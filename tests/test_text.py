@@ -8,7 +8,15 @@ import tsmap.text as text
 from tsmap.errors import ModelError
 from tsmap.prompts import parse_prompts
 from tsmap.zeroshot import ensemble
-from tsmap.text import DEFAULT_MODEL, DEFAULT_PRETRAINED, default_cache_dir, embed_prompts, encode_texts, model_id, provenance
+from tsmap.text import (
+    DEFAULT_MODEL,
+    DEFAULT_PRETRAINED,
+    default_cache_dir,
+    embed_prompts,
+    encode_texts,
+    model_id,
+    provenance,
+)
 
 
 def test_random_tower_is_seeded_and_normalised(tmp_path):
@@ -124,7 +132,9 @@ def test_default_text_tower_is_openais_quickgelu_network():
     import open_clip
     from open_clip.transformer import QuickGELU
 
-    clip, _ = text._load(DEFAULT_MODEL, "none", text._cache_key(DEFAULT_MODEL, "none"))  # the built module, random weights
+    clip, _ = text._load(
+        DEFAULT_MODEL, "none", text._cache_key(DEFAULT_MODEL, "none")
+    )  # the built module, random weights
     blocks = clip.transformer.resblocks
     assert len(blocks) == 12 and all(isinstance(b.mlp.gelu, QuickGELU) for b in blocks)
     assert not open_clip.get_model_config("ViT-B-32").get("quick_gelu")  # why the default cannot be plain ViT-B-32
@@ -151,8 +161,15 @@ def test_every_default_that_pairs_openai_weights_uses_the_quickgelu_tower():
             assert (options["clip_model"], options["clip_pretrained"]) == (DEFAULT_MODEL, DEFAULT_PRETRAINED), name
     assert DEFAULT_MODEL in CliRunner().invoke(main, ["predict", "--help"]).output
     assert (TextConfig().clip_model, EvalSpec().clip_model) == (DEFAULT_MODEL, DEFAULT_MODEL)
-    for func, arg in ((ClassScorer.build, "clip_model"), (ScenicScorer.build, "clip_model"), (class_embeddings, "clip_model"),
-                      (prepare, "clip_model"), (encode_photos, "clip_model"), (encode_texts, "model"), (embed_prompts, "model")):
+    for func, arg in (
+        (ClassScorer.build, "clip_model"),
+        (ScenicScorer.build, "clip_model"),
+        (class_embeddings, "clip_model"),
+        (prepare, "clip_model"),
+        (encode_photos, "clip_model"),
+        (encode_texts, "model"),
+        (embed_prompts, "model"),
+    ):
         assert inspect.signature(func).parameters[arg].default == DEFAULT_MODEL, func
     assert inspect.signature(load_checkpoint) is not None and model_id() == "open_clip:ViT-B-32-quickgelu/openai"
 
@@ -162,11 +179,15 @@ def test_text_embeddings_cached_under_the_old_model_id_are_not_reused(tmp_path, 
     old = text._Cache(tmp_path, text._cache_key("ViT-B-32", "openai"))
     old.put("a forest", np.full(512, 7, np.float32))
     encoded = []
-    monkeypatch.setattr(text, "_encode", lambda t, m, p: encoded.append((list(t), m)) or np.ones((len(t), 512), np.float32))
+    monkeypatch.setattr(
+        text, "_encode", lambda t, m, p: encoded.append((list(t), m)) or np.ones((len(t), 512), np.float32)
+    )
     out = encode_texts(["a forest"], cache_dir=tmp_path)  # the default model and weights
     assert encoded == [(["a forest"], DEFAULT_MODEL)] and (out == 1).all()
     assert text._Cache(tmp_path, text._cache_key(DEFAULT_MODEL, DEFAULT_PRETRAINED)).dir != old.dir
-    assert (encode_texts(["a forest"], model="ViT-B-32", cache_dir=tmp_path) == 7).all()  # the old entry stays the old model's
+    assert (
+        encode_texts(["a forest"], model="ViT-B-32", cache_dir=tmp_path) == 7
+    ).all()  # the old entry stays the old model's
 
 
 def test_random_tower_warning_fires_also_when_embeddings_come_from_the_cache(tmp_path, caplog):

@@ -101,7 +101,9 @@ def test_each_augmentation_trains(name):
         loss = ((model(xa, va) - target) ** 2).mean()
         opt.zero_grad()
         loss.backward()
-        assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        assert torch.isfinite(loss) and all(
+            torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None
+        )
         opt.step()
 
 

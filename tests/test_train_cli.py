@@ -41,8 +41,11 @@ def test_prepare_train_eval(tmp_path):
     assert res.exit_code == 0, res.output
     assert "of 40 points" in res.output and "dropped 1 (no ground photos): 50000007" in res.output
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"data: {{store: {store}}}\nmodel: {{dim: 32, depth: 1, heads: 4, mlp_dim: 32}}\n"
-                   f"objective: {{queue_size: 16}}\noptim: {{steps: 4, batch_size: 8, lr: 1.0e-3}}\nrun: {{out: {tmp_path / 'run'}, threads: 1}}\n")
+    cfg.write_text(
+        f"data: {{store: {store}}}\nmodel: {{dim: 32, depth: 1, heads: 4, mlp_dim: 32}}\n"
+        f"objective: {{queue_size: 16}}\noptim: {{steps: 4, batch_size: 8, lr: 1.0e-3}}\nrun: "
+        f"{{out: {tmp_path / 'run'}, threads: 1}}\n"
+    )
     res = runner.invoke(cli, ["train", "--config", str(cfg), "--set", "optim.steps=5"])
     assert res.exit_code == 0, res.output
     assert "trained 5/5 steps" in res.output and "samples/s" in res.output
@@ -51,13 +54,33 @@ def test_prepare_train_eval(tmp_path):
     res = runner.invoke(cli, ["train", "--config", str(cfg), "--set", "optim.steps=5", "--resume"])
     assert res.exit_code == 0 and "trained 5/5" in res.output  # nothing left to do
     out_json = tmp_path / "eval.json"
-    res = runner.invoke(cli, ["eval", "--checkpoint", str(model), "--store", str(store), "--tasks", "lc",
-                              "--prompt-kinds", "class-name", "--temporal", "monthly,single", "--clip-pretrained", "none",
-                              "--json", str(out_json)])
+    res = runner.invoke(
+        cli,
+        [
+            "eval",
+            "--checkpoint",
+            str(model),
+            "--store",
+            str(store),
+            "--tasks",
+            "lc",
+            "--prompt-kinds",
+            "class-name",
+            "--temporal",
+            "monthly,single",
+            "--clip-pretrained",
+            "none",
+            "--json",
+            str(out_json),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(out_json.read_text())["rows"]
-    assert {(r["task"], r["metric"], r["temporal"]) for r in rows} >= {("lc", "top1", "monthly"), ("lc", "recall@1_g2s", "single"),
-                                                                         ("country", "recall@1_s2g", "monthly")}
+    assert {(r["task"], r["metric"], r["temporal"]) for r in rows} >= {
+        ("lc", "top1", "monthly"),
+        ("lc", "recall@1_g2s", "single"),
+        ("country", "recall@1_s2g", "monthly"),
+    }
     assert "recall@1_s2g" in res.output and all(0 <= r["value"] <= 1 for r in rows)
 
 
@@ -65,7 +88,9 @@ def test_errors_are_one_line(tmp_path):
     res = subprocess.run([sys.executable, "-m", "tsmap_train", "train", "--config", str(tmp_path / "none.yaml")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert res.stderr.strip().splitlines() == [f"Error: config file {str(tmp_path / 'none.yaml')!r} does not exist; see the README for an example"]
+    assert res.stderr.strip().splitlines() == [
+        f"Error: config file {str(tmp_path / 'none.yaml')!r} does not exist; see the README for an example"
+    ]
     res = CliRunner().invoke(cli, ["prepare", str(tmp_path / "x.h5"), "--out", str(tmp_path / "o.zarr")])
     assert res.exit_code == 1 and "exactly one ground source" in res.output
     res = CliRunner().invoke(cli, ["eval", "--checkpoint", "x", "--store", "y", "--prompts", "lc"])
@@ -76,10 +101,15 @@ def test_errors_are_one_line(tmp_path):
 def test_tsmap_discovers_the_commands_through_entry_points(monkeypatch):
     import tsmap.cli
 
-    eps = [EntryPoint(name=n, value=f"tsmap_train.cli:{n}_command", group="tsmap.commands") for n in ("prepare", "train", "eval")]
+    eps = [
+        EntryPoint(name=n, value=f"tsmap_train.cli:{n}_command", group="tsmap.commands")
+        for n in ("prepare", "train", "eval")
+    ]
     eps.append(EntryPoint(name="broken", value="tsmap_train.cli:no_such_command", group="tsmap.commands"))
     original = importlib.metadata.entry_points
-    monkeypatch.setattr("importlib.metadata.entry_points", lambda **kw: eps if kw.get("group") == "tsmap.commands" else original(**kw))
+    monkeypatch.setattr(
+        "importlib.metadata.entry_points", lambda **kw: eps if kw.get("group") == "tsmap.commands" else original(**kw)
+    )
 
     @click.group()
     def fresh():

@@ -25,7 +25,10 @@ def test_demo_trains_then_maps_the_scene(tmp_path, monkeypatch):
 
     ep = EntryPoint(name="default", value="tsmap_train.demo:train_demo_model", group="tsmap.demo_trainer")
     original = importlib.metadata.entry_points
-    monkeypatch.setattr("importlib.metadata.entry_points", lambda **kw: [ep] if kw.get("group") == "tsmap.demo_trainer" else original(**kw))
+    monkeypatch.setattr(
+        "importlib.metadata.entry_points",
+        lambda **kw: [ep] if kw.get("group") == "tsmap.demo_trainer" else original(**kw),
+    )
     out = tmp_path / "demo"
     res = CliRunner().invoke(main, ["demo", "--out", str(out), "--size", str(DEMO_SIZE)])
     assert res.exit_code == 0, res.output

@@ -49,9 +49,17 @@ def _samples(names_emb, seed=0):
     s2[::5, :4] = np.nan  # some points miss months
     ground = names_emb[lc][:, None, :] + rng.normal(0, 0.01, (N, 4, 512))
     labels = {"lc": np.where(np.arange(N) % 7 == 3, -1, lc), "country": lc % 3, "lu": np.full(N, -1)}
-    return Samples(s2=s2, ground=ground.astype(np.float32), ground_valid=np.ones((N, 4), bool), labels=labels,
-                   point_id=np.array([f"P{i}" for i in range(N)]), lon=np.zeros(N), lat=np.zeros(N),
-                   split=np.array(["test"] * N), attrs={"composite": {"rule": "clean", "periods": 12, "keep_snow": False}})
+    return Samples(
+        s2=s2,
+        ground=ground.astype(np.float32),
+        ground_valid=np.ones((N, 4), bool),
+        labels=labels,
+        point_id=np.array([f"P{i}" for i in range(N)]),
+        lon=np.zeros(N),
+        lat=np.zeros(N),
+        split=np.array(["test"] * N),
+        attrs={"composite": {"rule": "clean", "periods": 12, "keep_snow": False}},
+    )
 
 
 def test_temporal_inputs_are_medians_of_valid_months():
@@ -75,12 +83,20 @@ def test_zero_shot_and_retrieval(names_emb, tmp_path):
     yaml_path.write_text("classes:\n" + "".join(
         f"  - name: {'X' + c if i % 2 else c}\n    code: {'ABCDEFGH'[i]}\n    prompts: [a view of {c.lower()}]\n"
         for i, c in reversed(list(enumerate(LAND_COVER.classes)))))
-    spec = EvalSpec(tasks=("lc", "lu"), clip_pretrained="none", prompt_sets={"lc": str(yaml_path)}, retrieval_tasks=("lc", "country"))
+    spec = EvalSpec(
+        tasks=("lc", "lu"),
+        clip_pretrained="none",
+        prompt_sets={"lc": str(yaml_path)},
+        retrieval_tasks=("lc", "country"),
+    )
     report = evaluate(samples=samples, model=Oracle(names_emb), spec=spec)
     n = int((samples.labels["lc"] >= 0).sum())
     for mode in ("monthly", "quarterly", "single"):
         assert report.value("lc", "top1", "class-name", mode) == 1.0
-        assert report.value("lc", "recall@1_s2g", "-", mode) == 1.0 and report.value("lc", "recall@1_g2s", "-", mode) == 1.0
+        assert (
+            report.value("lc", "recall@1_s2g", "-", mode) == 1.0
+            and report.value("lc", "recall@1_g2s", "-", mode) == 1.0
+        )
         assert report.value("country", "recall@1_s2g", "-", mode) == 1.0
     assert 0.0 <= report.value("lc", "top1", "descriptive", "monthly") <= 1.0
     assert all(r.n == n for r in report.rows if r.task == "lc")
@@ -98,10 +114,17 @@ def test_template_kind_is_the_papers_single_template_and_the_ensemble_is_separat
 
     from tsmap_train.evaluate import PAPER_TEMPLATE, TEMPLATES
 
-    assert EvalSpec().prompt_kinds == ("class-name", "template", "descriptive") and EvalSpec().template == PAPER_TEMPLATE
+    assert (
+        EvalSpec().prompt_kinds == ("class-name", "template", "descriptive") and EvalSpec().template == PAPER_TEMPLATE
+    )
     paper = encode_texts([PAPER_TEMPLATE.format(c) for c in LAND_COVER.classes], pretrained="none")
-    spec = EvalSpec(tasks=("lc",), prompt_kinds=("template", "template-ensemble"), temporal=("monthly",), retrieval=False,
-                    clip_pretrained="none")
+    spec = EvalSpec(
+        tasks=("lc",),
+        prompt_kinds=("template", "template-ensemble"),
+        temporal=("monthly",),
+        retrieval=False,
+        clip_pretrained="none",
+    )
     samples = _samples(names_emb)
     report = evaluate(samples=samples, model=Oracle(paper), spec=spec)
     assert report.value("lc", "top1", "template", "monthly") == 1.0
@@ -117,8 +140,23 @@ def test_scenicness_average_is_the_mean_of_early_and_k_2_5_8_10(names_emb, tmp_p
     samples = _samples(names_emb)
     gt = {f"P{i}": float(1 + (i * 3) % 10) for i in range(N)}
     (tmp_path / "son.csv").write_text("point_id,score\n" + "".join(f"{k},{v}\n" for k, v in gt.items()))
-    words = ["forest", "road", "lake", "factory", "farm", "beach", "mountain", "car park", "river", "village", "meadow", "quarry"]
-    prompts = [(0, 1 + i % 10, f"a {w}") for i, w in enumerate(words[:10])] + [(1, 1 + (3 * i) % 10, f"the {w}") for i, w in enumerate(words)]
+    words = [
+        "forest",
+        "road",
+        "lake",
+        "factory",
+        "farm",
+        "beach",
+        "mountain",
+        "car park",
+        "river",
+        "village",
+        "meadow",
+        "quarry",
+    ]
+    prompts = [(0, 1 + i % 10, f"a {w}") for i, w in enumerate(words[:10])] + [
+        (1, 1 + (3 * i) % 10, f"the {w}") for i, w in enumerate(words)
+    ]
     (tmp_path / "rated.csv").write_text(",user_index,have_been,confidence,values_in_order,prompts_in_order\n" +
                                         "".join(f"{i},{u},,,{v},{p}\n" for i, (u, v, p) in enumerate(prompts)))
     report = evaluate(samples=samples, model=Oracle(names_emb),
@@ -126,7 +164,10 @@ def test_scenicness_average_is_the_mean_of_early_and_k_2_5_8_10(names_emb, tmp_p
                       scenic_scores=str(tmp_path / "son.csv"), scenic_prompts=str(tmp_path / "rated.csv"))
     for metric in ("pearson_r", "kendall_tau"):
         for mode in ("monthly", "single"):
-            parts = [report.value("scenicness", metric, k, mode) for k in ("early", "late-k2", "late-k5", "late-k8", "late-k10")]
+            parts = [
+                report.value("scenicness", metric, k, mode)
+                for k in ("early", "late-k2", "late-k5", "late-k8", "late-k10")
+            ]
             assert report.value("scenicness", metric, "average", mode) == pytest.approx(np.mean(parts), abs=1e-12)
             assert len(set(parts)) > 1  # the ensembles differ, so the average is not one of them
     assert not any("no paper average" in n for n in report.notes)
@@ -136,16 +177,28 @@ def test_descriptive_set_may_cover_part_of_a_task(names_emb, tmp_path):
     part = tmp_path / "part.yaml"
     part.write_text("classes:\n  - name: Water\n    prompts: [Water]\n  - name: cropland\n    prompts: [Cropland]\n")
     samples = _samples(names_emb)
-    spec = EvalSpec(tasks=("lc",), prompt_kinds=("descriptive",), clip_pretrained="none", prompt_sets={"lc": str(part)}, retrieval=False)
+    spec = EvalSpec(
+        tasks=("lc",),
+        prompt_kinds=("descriptive",),
+        clip_pretrained="none",
+        prompt_sets={"lc": str(part)},
+        retrieval=False,
+    )
     report = evaluate(samples=samples, model=Oracle(names_emb), spec=spec)
     lc = samples.labels["lc"]
     assert report.rows[0].n == int(np.isin(lc, [1, 6]).sum())
-    assert report.value("lc", "top1", "descriptive", "monthly") == 1.0  # prompts equal the class names the oracle returns
+    assert (
+        report.value("lc", "top1", "descriptive", "monthly") == 1.0
+    )  # prompts equal the class names the oracle returns
     assert any("points of classes without prompts left out" in n for n in report.notes)
     bad = tmp_path / "bad.yaml"
     bad.write_text("classes:\n  - name: Cropland\n  - name: Moon\n")
     with pytest.raises(InputError, match="not \\(or twice\\) classes of task lc: \\['Moon'\\]"):
-        evaluate(samples=samples, model=Oracle(names_emb), spec=EvalSpec(**{**spec.__dict__, "prompt_sets": {"lc": str(bad)}}))
+        evaluate(
+            samples=samples,
+            model=Oracle(names_emb),
+            spec=EvalSpec(**{**spec.__dict__, "prompt_sets": {"lc": str(bad)}}),
+        )
 
 
 def test_scenicness_rows_match_a_direct_computation(names_emb, tmp_path):
@@ -167,20 +220,39 @@ def test_scenicness_rows_match_a_direct_computation(names_emb, tmp_path):
     w = np.exp(logits - logits.max(0))
     early = values @ (w / w.sum(0))
     truth = np.array(list(gt.values()))
-    assert report.value("scenicness", "pearson_r", "early", "monthly") == pytest.approx(stats.pearsonr(early, truth)[0], abs=1e-5)
-    assert report.value("scenicness", "kendall_tau", "early", "monthly") == pytest.approx(stats.kendalltau(early, truth)[0], abs=1e-5)
+    assert report.value("scenicness", "pearson_r", "early", "monthly") == pytest.approx(
+        stats.pearsonr(early, truth)[0], abs=1e-5
+    )
+    assert report.value("scenicness", "kendall_tau", "early", "monthly") == pytest.approx(
+        stats.kendalltau(early, truth)[0], abs=1e-5
+    )
     raters = np.array([u for u, _, _ in prompts])
-    late = np.mean([values[raters == r] @ (np.exp(logits[raters == r] - logits[raters == r].max(0)) /
-                                           np.exp(logits[raters == r] - logits[raters == r].max(0)).sum(0)) for r in (0, 1)], axis=0)
-    assert report.value("scenicness", "pearson_r", "late-k2", "monthly") == pytest.approx(stats.pearsonr(late, truth)[0], abs=1e-5)
+    late = np.mean(
+        [
+            values[raters == r]
+            @ (
+                np.exp(logits[raters == r] - logits[raters == r].max(0))
+                / np.exp(logits[raters == r] - logits[raters == r].max(0)).sum(0)
+            )
+            for r in (0, 1)
+        ],
+        axis=0,
+    )
+    assert report.value("scenicness", "pearson_r", "late-k2", "monthly") == pytest.approx(
+        stats.pearsonr(late, truth)[0], abs=1e-5
+    )
     with pytest.raises(KeyError):
         report.value("scenicness", "pearson_r", "late-k5", "monthly")  # no rater has 5 prompts
     with pytest.raises(KeyError):
         report.value("scenicness", "pearson_r", "average", "monthly")  # so no paper average either
     assert any("no paper average" in n for n in report.notes)
     with pytest.raises(InputError, match="needs both"):
-        evaluate(samples=samples, model=Oracle(names_emb), spec=EvalSpec(tasks=(), retrieval=False, clip_pretrained="none"),
-                 scenic_scores=str(tmp_path / "son.csv"))
+        evaluate(
+            samples=samples,
+            model=Oracle(names_emb),
+            spec=EvalSpec(tasks=(), retrieval=False, clip_pretrained="none"),
+            scenic_scores=str(tmp_path / "son.csv"),
+        )
 
 
 def test_spec_validation():

@@ -14,8 +14,13 @@ from tsmap_train.export import MODEL_FILE, load_model, save_model
 def _save(tmp_path, config):
     model = build_encoder(config, seed=3)
     prep = Preprocessing(composite=CompositeSpec(rule="clean"))
-    path = save_model(model, prep, str(tmp_path / MODEL_FILE), text_model={"clip_model": "ViT-B-32", "clip_pretrained": "none"},
-                      provenance={"steps": 7})
+    path = save_model(
+        model,
+        prep,
+        str(tmp_path / MODEL_FILE),
+        text_model={"clip_model": "ViT-B-32", "clip_pretrained": "none"},
+        provenance={"steps": 7},
+    )
     return model, path
 
 

@@ -28,7 +28,9 @@ def test_embedding_file_errors(tmp_path):
     import torch
 
     torch.save({"DE_1W": {"nested": 1}}, tmp_path / "odd.pt")
-    with pytest.raises(DataError, match=r"odd\.pt': entry 'DE_1W' is not '\{NUTS0\}_\{POINT_ID\}\{W\|E\|N\|S\}' -> tensor"):
+    with pytest.raises(
+        DataError, match=r"odd\.pt': entry 'DE_1W' is not '\{NUTS0\}_\{POINT_ID\}\{W\|E\|N\|S\}' -> tensor"
+    ):
         load_embedding_file(str(tmp_path / "odd.pt"))
 
 
@@ -46,7 +48,12 @@ def test_photos_encoded_with_the_image_tower(tmp_path):
     assert photo_path(str(tmp_path), "40683280", "N", "DE") is None
     emb = encode_photos(str(tmp_path), {"40683280": "DE", "11111111": None}, clip_pretrained="none", batch_size=2)
     views, have = emb.views("40683280")
-    assert have.tolist() == [True, True, False, True] and emb.views("11111111")[1].tolist() == [False, False, True, False]
+    assert have.tolist() == [True, True, False, True] and emb.views("11111111")[1].tolist() == [
+        False,
+        False,
+        True,
+        False,
+    ]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model, _, pre = open_clip.create_model_and_transforms(DEFAULT_MODEL, pretrained=None)

@@ -28,7 +28,9 @@ def test_info_nce_equals_the_formula():
         logits = torch.cat([s[i] @ gr.T, s[i] @ q.T]) * scale
         expected.append(-torch.log_softmax(logits, 0)[i])
     torch.testing.assert_close(info_nce(s, gr, q, t, in_batch=True), torch.stack(expected).mean())
-    torch.testing.assert_close(info_nce(s, gr, None, t, in_batch=True), F.cross_entropy(s @ gr.T * scale, torch.arange(5)))
+    torch.testing.assert_close(
+        info_nce(s, gr, None, t, in_batch=True), F.cross_entropy(s @ gr.T * scale, torch.arange(5))
+    )
 
 
 def test_pooling_respects_the_view_mask():

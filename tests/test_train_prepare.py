@@ -107,7 +107,8 @@ def test_label_table_and_split_file(files):
     labels = tmp / "labels.csv"
     labels.write_text(
         "im_id,lat,lon,lc_label,lu_label,crop_label,nuts_label,bioregion_class,eunis_class\n"
-        "Lucas_Point_40683280,6.27,52.57,Cropland,Agriculture,Sunflower,Netherlands,Atlantic,Arable land and market gardens\n"
+        "Lucas_Point_40683280,6.27,52.57,Cropland,Agriculture,Sunflower,Netherlands,Atlantic,Arable land and market "
+        "gardens\n"
         "Lucas_Point_40683281,18.1,45.48,Woodland,Forestry,NA,Croatia,Continental,Broadleaved deciduous woodland\n"
     )
     split = tmp / "split.csv"
@@ -130,8 +131,10 @@ def test_label_table_and_split_file(files):
 
 def test_precomposited_image_layout(tmp_path):
     image = np.random.default_rng(0).uniform(100, 3000, (12, 10, 9, 9)).astype(np.float32)
-    h5 = write_sen4map(str(tmp_path / "derived.h5"), [{"id": "11112222", "image": image,
-                                                       "attrs": {"lc1": "E10", "EUNIS_L2": "E2", "bioregion_class_code": 3}}])
+    h5 = write_sen4map(
+        str(tmp_path / "derived.h5"),
+        [{"id": "11112222", "image": image, "attrs": {"lc1": "E10", "EUNIS_L2": "E2", "bioregion_class_code": 3}}],
+    )
     emb = write_embedding_file(str(tmp_path / "e.pt"), {f"AT_11112222{d}": np.ones(8) for d in "WENS"})
     prepare([h5], out=str(tmp_path / "s.zarr"), embeddings=emb, patch=1)
     s = read_store(str(tmp_path / "s.zarr"))

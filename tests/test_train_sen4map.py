@@ -13,7 +13,9 @@ from tsmap_train.testing import point_series, write_sen4map
 
 
 def test_acquisition_date_from_product_ids():
-    assert acquisition_date("S2B_MSIL2A_20180705T102019_N0208_R065_T32TMT_20180705T132413") == np.datetime64("2018-07-05")
+    assert acquisition_date("S2B_MSIL2A_20180705T102019_N0208_R065_T32TMT_20180705T132413") == np.datetime64(
+        "2018-07-05"
+    )
     assert acquisition_date(b"S2A_MSIL2A_20181231T000000") == np.datetime64("2018-12-31")
     assert acquisition_date("tile_201803") == np.datetime64("2018-03-15")
     with pytest.raises(DataError, match="no YYYYMM"):

@@ -20,13 +20,20 @@ TINY = {"dim": 32, "depth": 1, "heads": 4, "mlp_dim": 32, "out_dim": 16, "dropou
 
 def _samples(per_class=40, dim=16, seed=0):
     anchors = np.random.default_rng(seed).normal(size=(6, dim))
-    return make_crossview(anchors, CrossViewSpec(per_class=per_class, missing_view_prob=0.2, seed=seed)).select_split("train")
+    return make_crossview(anchors, CrossViewSpec(per_class=per_class, missing_view_prob=0.2, seed=seed)).select_split(
+        "train"
+    )
 
 
 def _cfg(out, **sections):
-    doc = {"data": {"store": "in-memory"}, "model": TINY, "objective": {"queue_size": 32, "pooling": "attention", "in_batch": True},
-           "augment": {"name": "tsmsdrop", "p": 0.5}, "optim": {"lr": 3e-3, "batch_size": 16, "accumulate": 2, "steps": 12, "warmup_steps": 3},
-           "run": {"out": str(out), "checkpoint_every": 3, "log_every": 1, "threads": 1}}
+    doc = {
+        "data": {"store": "in-memory"},
+        "model": TINY,
+        "objective": {"queue_size": 32, "pooling": "attention", "in_batch": True},
+        "augment": {"name": "tsmsdrop", "p": 0.5},
+        "optim": {"lr": 3e-3, "batch_size": 16, "accumulate": 2, "steps": 12, "warmup_steps": 3},
+        "run": {"out": str(out), "checkpoint_every": 3, "log_every": 1, "threads": 1},
+    }
     for name, values in sections.items():
         doc[name] = {**doc.get(name, {}), **values}
     return config_from_dict(doc)
@@ -36,7 +43,9 @@ def test_lr_schedule():
     assert lr_at(0, total=100, warmup=10, base=1.0) == pytest.approx(0.1)
     assert lr_at(9, total=100, warmup=10, base=1.0) == pytest.approx(1.0)
     assert lr_at(10, total=100, warmup=10, base=1.0) == pytest.approx(1.0)
-    assert lr_at(55, total=100, warmup=10, base=1.0, minimum=0.2) == pytest.approx(0.2 + 0.4 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_at(55, total=100, warmup=10, base=1.0, minimum=0.2) == pytest.approx(
+        0.2 + 0.4 * (1 + math.cos(math.pi * 0.5))
+    )
     assert lr_at(100, total=100, warmup=10, base=1.0) == pytest.approx(0.0, abs=1e-12)
     assert lr_at(5, total=100, warmup=0, base=2.0) == pytest.approx(1 + math.cos(math.pi * 0.05))
 
@@ -55,7 +64,9 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, amp):
     b = torch.load(resumed.state, weights_only=True)["objective"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     # resuming from an intermediate checkpoint file works too
-    again = train(_cfg(tmp_path / "part", run={"amp": amp}), samples=samples, resume=str(tmp_path / "part" / "state_0000003.pt"))
+    again = train(
+        _cfg(tmp_path / "part", run={"amp": amp}), samples=samples, resume=str(tmp_path / "part" / "state_0000003.pt")
+    )
     assert again.losses == full.losses
 
 
@@ -70,15 +81,23 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 def test_gradient_accumulation_equals_one_large_batch(tmp_path):
     samples = _samples()
-    common = {"model": {**TINY, "dropout": 0.0}, "augment": {"name": "none"}, "objective": {"in_batch": False, "pooling": "mean"},
-              "run": {"device": "cpu"}}  # float32 exactness: on CUDA, amp=auto trains in bf16
+    common = {
+        "model": {**TINY, "dropout": 0.0},
+        "augment": {"name": "none"},
+        "objective": {"in_batch": False, "pooling": "mean"},
+        "run": {"device": "cpu"},
+    }  # float32 exactness: on CUDA, amp=auto trains in bf16
     a = train(_cfg(tmp_path / "a", optim={"batch_size": 8, "accumulate": 4, "steps": 3}, **common), samples=samples)
     b = train(_cfg(tmp_path / "b", optim={"batch_size": 32, "accumulate": 1, "steps": 3}, **common), samples=samples)
     assert a.losses == pytest.approx(b.losses, abs=2e-6)
     # Adam turns float noise in zero-gradient weights (the key bias) into +-lr steps, so compare functions, not weights
     ma, _ = load_model(a.model)
     mb, _ = load_model(b.model)
-    mc, _ = load_model(train(_cfg(tmp_path / "c", optim={"batch_size": 32, "accumulate": 1, "steps": 1}, **common), samples=samples).model)
+    mc, _ = load_model(
+        train(
+            _cfg(tmp_path / "c", optim={"batch_size": 32, "accumulate": 1, "steps": 1}, **common), samples=samples
+        ).model
+    )
     x = torch.rand(50, 12, 10, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         torch.testing.assert_close(ma(x), mb(x), atol=1e-4, rtol=1e-4)
@@ -89,10 +108,17 @@ def test_outputs_checkpoints_log_and_model(tmp_path):
     samples = _samples()
     result = train(_cfg(tmp_path), samples=samples)
     names = sorted(os.listdir(tmp_path))
-    assert [n for n in names if n.startswith("state_0")] == ["state_0000003.pt", "state_0000006.pt", "state_0000009.pt", "state_0000012.pt"]
+    assert [n for n in names if n.startswith("state_0")] == [
+        "state_0000003.pt",
+        "state_0000006.pt",
+        "state_0000009.pt",
+        "state_0000012.pt",
+    ]
     assert "state_last.pt" in names and "model.safetensors" in names
     log = [json.loads(line) for line in open(tmp_path / "train_log.jsonl")]
-    assert [r["step"] for r in log] == list(range(1, 13)) and all(0 <= math.log(r["logit_scale"]) <= math.log(100) + 1e-6 for r in log)
+    assert [r["step"] for r in log] == list(range(1, 13)) and all(
+        0 <= math.log(r["logit_scale"]) <= math.log(100) + 1e-6 for r in log
+    )
     model, prep = load_model(result.model)
     ckpt = load_checkpoint(result.model)
     assert ckpt.model.config.dim == 32 and ckpt.provenance["steps"] == 12 and prep.composite.rule == "authors"
@@ -127,8 +153,11 @@ def test_learns_zero_shot_on_held_out_synthetic_pixels(tmp_path):
         "text": {"clip_pretrained": "none"},
     })
     result = train(cfg)
-    report = evaluate(store=str(store), checkpoint=result.model,
-                      spec=EvalSpec(tasks=("lc",), prompt_kinds=("descriptive",), retrieval_tasks=("lc",), clip_pretrained="none"))
+    report = evaluate(
+        store=str(store),
+        checkpoint=result.model,
+        spec=EvalSpec(tasks=("lc",), prompt_kinds=("descriptive",), retrieval_tasks=("lc",), clip_pretrained="none"),
+    )
     print(report.table(), f"\n{result.samples_per_s:.0f} samples/s")
     n_test = report.rows[0].n
     assert n_test > 300
@@ -167,7 +196,9 @@ def test_cycles_schedule_equals_torch_cosine_annealing_stepped_per_epoch():
         0.5e-4 * (1 + math.cos(math.pi * 4 / 10)))
     # their 100- and 300-epoch runs end near the top of a cycle: epochs 99 and 299 run at 97.6 % of the rate
     for last in (99, 299):
-        assert cycles_lr_at(last, steps_per_epoch=1, anneal_epochs=10, warmup=0, base=1.0) == pytest.approx(0.9755, abs=1e-4)
+        assert cycles_lr_at(last, steps_per_epoch=1, anneal_epochs=10, warmup=0, base=1.0) == pytest.approx(
+            0.9755, abs=1e-4
+        )
     # the paper's warm-up: linear over its steps, then the cycles start from the top
     assert cycles_lr_at(4, steps_per_epoch=2.5, anneal_epochs=10, warmup=10, base=1.0) == pytest.approx(0.5)
     assert cycles_lr_at(10, steps_per_epoch=2.5, anneal_epochs=10, warmup=10, base=1.0) == pytest.approx(1.0)

@@ -13,7 +13,9 @@ GRID = Grid(32632, (356_000.0, 5_620_000.0, 361_120.0, 5_625_120.0))  # 512 x 51
 
 def test_writes_valid_cog_with_tags(tmp_path):
     data = np.arange(512 * 512, dtype=np.float32).reshape(512, 512)
-    path = write_cog(data, tmp_path / "a.tif", GRID, nodata=np.nan, tags={"prompts_sha256": "abc"}, band_names=["score"])
+    path = write_cog(
+        data, tmp_path / "a.tif", GRID, nodata=np.nan, tags={"prompts_sha256": "abc"}, band_names=["score"]
+    )
     valid, errors, _ = cog_validate(path)
     assert valid, errors
     with rasterio.open(path) as f:
@@ -49,7 +51,9 @@ def test_block_by_block_cog_has_real_overviews_not_zeros(tmp_path):
     yy, xx = np.mgrid[0:512, 0:512]
     data = (1.0 + np.sin(yy / 40.0) + xx / 512.0).astype(np.float32)[None]
     data[0, :, :64] = np.nan  # nodata must not leak into the averages
-    path = write_cog_blocks(tmp_path / "s.tif", GRID, _blocks(data), count=1, dtype="float32", nodata=np.nan, band_names=["score"])
+    path = write_cog_blocks(
+        tmp_path / "s.tif", GRID, _blocks(data), count=1, dtype="float32", nodata=np.nan, band_names=["score"]
+    )
     assert cog_validate(path)[0]
     with rasterio.open(path) as f:
         np.testing.assert_array_equal(f.read(), data)

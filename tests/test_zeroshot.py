@@ -90,7 +90,9 @@ def test_pixels_near_real_clip_words_get_their_class_probability_and_margin():
     assert (out["probability"].values[0, :6] > 0.5).all() and (out["margin"].values[0, :6] > 0.02).all()
     assert out["class"].values[0, 6] == CLASS_NODATA
     assert np.isnan([out[v].values[0, 6] for v in ("score", "probability", "margin")]).all()
-    assert out["class"].dtype == np.uint8 and all(out[v].dtype == np.float32 for v in ("score", "probability", "margin"))
+    assert out["class"].dtype == np.uint8 and all(
+        out[v].dtype == np.float32 for v in ("score", "probability", "margin")
+    )
     assert out.attrs["logit_scale"] == 100.0 and out.attrs["n_classes"] == 2
 
 
@@ -124,7 +126,9 @@ def test_unknown_by_probability_similarity_and_negative_class():
     np.testing.assert_allclose(by_sim["score"].values[0, :6], score, rtol=1e-5)  # scores stay, for inspection
 
     negative = classify(cube(pix), classes, unknown=UnknownRule(negative=(2,))).compute()
-    np.testing.assert_array_equal(negative["class"].values[0, :6], [0, 1, 0, CLASS_UNKNOWN, CLASS_UNKNOWN, CLASS_UNKNOWN])
+    np.testing.assert_array_equal(
+        negative["class"].values[0, :6], [0, 1, 0, CLASS_UNKNOWN, CLASS_UNKNOWN, CLASS_UNKNOWN]
+    )
     assert negative["class"].values[0, 6] == CLASS_NODATA
 
 
@@ -136,9 +140,13 @@ def test_top_k_matches_numpy_ranking():
     _, _, _, _, order, p = reference(pix, classes)
     assert out["top_class"].dims == ("rank", "y", "x") and out["top_class"].dtype == np.uint8
     np.testing.assert_array_equal(out["top_class"].values[:, 0, :4], order.T)
-    np.testing.assert_allclose(out["top_probability"].values[:, 0, :4], np.take_along_axis(p, order, 1).T, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        out["top_probability"].values[:, 0, :4], np.take_along_axis(p, order, 1).T, rtol=1e-4, atol=1e-7
+    )
     np.testing.assert_allclose(out["top_probability"].values[:, 0, :4].sum(0), 1.0, rtol=1e-4)
-    assert (out["top_class"].values[:, 0, 4] == CLASS_NODATA).all() and np.isnan(out["top_probability"].values[:, 0, 4]).all()
+    assert (out["top_class"].values[:, 0, 4] == CLASS_NODATA).all() and np.isnan(
+        out["top_probability"].values[:, 0, 4]
+    ).all()
 
 
 def test_max_ensembling_takes_the_best_prompt():
@@ -162,7 +170,10 @@ def test_per_class_normalisation_is_a_second_pass_over_the_aoi():
     classes = ensemble(groups(lvis, VEHICLES, FRUIT))
     rng = np.random.default_rng(1)
     # mostly vehicles in this "AOI", plus mixtures of car and banana: normalising lifts fruit
-    mix = [l2_normalise(w * lvis["car_(automobile)"] / 10 + (1 - w) * lvis["banana"] / 10) for w in np.linspace(0.3, 0.7, 9)]
+    mix = [
+        l2_normalise(w * lvis["car_(automobile)"] / 10 + (1 - w) * lvis["banana"] / 10)
+        for w in np.linspace(0.3, 0.7, 9)
+    ]
     pix = l2_normalise(np.concatenate([pixels(lvis, VEHICLES * 4), np.stack(mix)]) + rng.normal(0, 0.005, (21, 512)))
     em = cube(pix, nodata_columns=2)
     s = pix.astype(np.float64) @ classes.T.astype(np.float64)
@@ -198,7 +209,11 @@ def test_single_class_and_bad_arguments():
     rng = np.random.default_rng(0)
     em = xr.DataArray(l2_normalise(rng.normal(size=(4, 3, 8)), axis=0), dims=("embed", "y", "x"))
     out = classify(em, l2_normalise(rng.normal(size=(1, 4))))
-    assert (out["class"].values == 0).all() and np.allclose(out["probability"].values, 1) and np.isnan(out["margin"].values).all()
+    assert (
+        (out["class"].values == 0).all()
+        and np.allclose(out["probability"].values, 1)
+        and np.isnan(out["margin"].values).all()
+    )
     classes = l2_normalise(rng.normal(size=(3, 4)))
     with pytest.raises(InputError, match="pixel embeddings have 4 dims but the text embeddings 5"):
         classify(em, l2_normalise(rng.normal(size=(3, 5))))

@@ -49,7 +49,9 @@ class AugmentSpec:
         if self.median not in MEDIANS:
             raise ValueError(f"augment.median {self.median!r} must be one of {', '.join(MEDIANS)}")
         if not 0 <= self.p <= 1 or not 0 <= self.keep_all_bands <= 1:
-            raise ValueError(f"augment probabilities must be in [0, 1], got p={self.p}, keep_all_bands={self.keep_all_bands}")
+            raise ValueError(
+                f"augment probabilities must be in [0, 1], got p={self.p}, keep_all_bands={self.keep_all_bands}"
+            )
         if self.min_bands < len(self.always_bands):
             raise ValueError(f"min_bands ({self.min_bands}) must be >= the {len(self.always_bands)} always-kept bands")
 
@@ -88,7 +90,9 @@ def random_tsdrop(valid: torch.Tensor, gate: torch.Tensor, generator: torch.Gene
     """Where ``gate``: keep k random months of the n valid ones, k ~ U{1..n} (U{1..n-1} with
     ``drop_at_least_one``; a sample with one month keeps it); elsewhere unchanged."""
     batch, steps = valid.shape
-    scores = torch.where(valid, _rand((batch, steps), generator, valid.device), torch.full((), 2.0, device=valid.device))
+    scores = torch.where(
+        valid, _rand((batch, steps), generator, valid.device), torch.full((), 2.0, device=valid.device)
+    )
     rank = scores.argsort(dim=1).argsort(dim=1)
     n = valid.sum(dim=1)
     top = (n - 1).clamp(min=1) if drop_at_least_one else n  # the largest k

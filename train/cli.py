@@ -20,16 +20,44 @@ from tsmap.text_model import DEFAULT_MODEL, DEFAULT_PRETRAINED
 @click.argument("sen4map", nargs=-1, required=True, type=click.Path())
 @click.option("--out", required=True, help="Training store to write (a .zarr folder).")
 @click.option("--embeddings", default=None, help="LUCAS frozen CLIP embeddings (.pt dict '{NUTS0}_{ID}{W|E|N|S}').")
-@click.option("--photos", default=None, help="Folder of LUCAS photos to encode instead (<NUTS0>/<ID[:3]>/<ID[3:6]>/<ID><DIR>.jpg).")
-@click.option("--labels", "labels_csv", default=None, help="Sen4Map label table CSV (im_id, lc_label, ...); overrides HDF5 attributes.")
-@click.option("--split-file", "split_csv", default=None, help="CSV point_id,split (train/val/test); other points are dropped and reported.")
-@click.option("--split", "split_fractions", default="0.7,0.1,0.2", show_default=True, help="train,val,test fractions when there is no split file.")
+@click.option(
+    "--photos",
+    default=None,
+    help="Folder of LUCAS photos to encode instead (<NUTS0>/<ID[:3]>/<ID[3:6]>/<ID><DIR>.jpg).",
+)
+@click.option(
+    "--labels",
+    "labels_csv",
+    default=None,
+    help="Sen4Map label table CSV (im_id, lc_label, ...); overrides HDF5 attributes.",
+)
+@click.option(
+    "--split-file",
+    "split_csv",
+    default=None,
+    help="CSV point_id,split (train/val/test); other points are dropped and reported.",
+)
+@click.option(
+    "--split",
+    "split_fractions",
+    default="0.7,0.1,0.2",
+    show_default=True,
+    help="train,val,test fractions when there is no split file.",
+)
 @click.option("--patch", default=1, type=click.IntRange(min=1), show_default=True,
               help="Centre patch side kept per point (1, 5, 9, ...).")
-@click.option("--rule", default="authors", show_default=True, type=click.Choice(["authors", "clean"]), help="Cloud/composite rule.")
+@click.option(
+    "--rule",
+    default="authors",
+    show_default=True,
+    type=click.Choice(["authors", "clean"]),
+    help="Cloud/composite rule.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the hash-based split.")
 @click.option("--clip-model", default=DEFAULT_MODEL, show_default=True, help="open_clip image tower for --photos.")
-@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="Its weights (tag, file, or 'none').")
+@click.option(
+    "--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="Its weights (tag, file, or 'none')."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing store.")
 def prepare_command(sen4map, out, embeddings, photos, labels_csv, split_csv, split_fractions, patch, rule, seed,
                     clip_model, clip_pretrained, overwrite):
@@ -60,7 +88,9 @@ def train_command(config_path, overrides, resume, resume_from):
     logging.getLogger("tsmap.train").setLevel(logging.INFO)  # progress every run.log_every steps
     result = train(cfg, resume=resume_from or resume)
     loss = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-    click.echo(f"trained {result.step}/{result.total_steps} steps, last loss {loss}, {result.samples_per_s:,.0f} samples/s")
+    click.echo(
+        f"trained {result.step}/{result.total_steps} steps, last loss {loss}, {result.samples_per_s:,.0f} samples/s"
+    )
     click.echo(f"state: {result.state}")
     if result.model:
         click.echo(f"model: {result.model}")
@@ -71,15 +101,27 @@ def train_command(config_path, overrides, resume, resume_from):
 @click.option("--store", required=True, help="Training store (from `tsmap prepare`).")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate on (train, val, test).")
 @click.option("--tasks", default="lc,lu,crop,eunis,bioregion", show_default=True, help="Zero-shot tasks.")
-@click.option("--prompt-kinds", default="class-name,template,descriptive", show_default=True,
-              help="template = the paper's 'a centered satellite image of {}'; also template-ensemble (tsmap's 7 templates).")
+@click.option(
+    "--prompt-kinds",
+    default="class-name,template,descriptive",
+    show_default=True,
+    help="template = the paper's 'a centered satellite image of {}'; also template-ensemble (tsmap's 7 templates).",
+)
 @click.option("--temporal", default="monthly,quarterly,single", show_default=True)
-@click.option("--prompts", "prompt_sets", multiple=True, help="Descriptive prompt set per task: TASK=FILE_OR_NAME (repeatable).")
+@click.option(
+    "--prompts", "prompt_sets", multiple=True, help="Descriptive prompt set per task: TASK=FILE_OR_NAME (repeatable)."
+)
 @click.option("--no-retrieval", is_flag=True, help="Skip Recall@1.")
 @click.option("--scenic-scores", default=None, help="CSV point_id,score of scenicness ground truth.")
-@click.option("--scenic-prompts", default=None, help="Rated prompts CSV (Levering et al.: user_index, values_in_order, prompts_in_order).")
+@click.option(
+    "--scenic-prompts",
+    default=None,
+    help="Rated prompts CSV (Levering et al.: user_index, values_in_order, prompts_in_order).",
+)
 @click.option("--clip-model", default=DEFAULT_MODEL, show_default=True)
-@click.option("--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option(
+    "--clip-pretrained", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'."
+)
 @click.option("--json", "json_out", default=None, help="Also write the results as JSON here.")
 def eval_command(checkpoint, store, split, tasks, prompt_kinds, temporal, prompt_sets, no_retrieval, scenic_scores,
                  scenic_prompts, clip_model, clip_pretrained, json_out):
@@ -98,7 +140,9 @@ def eval_command(checkpoint, store, split, tasks, prompt_kinds, temporal, prompt
         tasks=_names(tasks), prompt_kinds=_names(prompt_kinds), temporal=_names(temporal), split=split,
         retrieval=not no_retrieval, prompt_sets=sets, clip_model=clip_model, clip_pretrained=clip_pretrained,
     )
-    report = evaluate(store=store, checkpoint=checkpoint, spec=spec, scenic_scores=scenic_scores, scenic_prompts=scenic_prompts)
+    report = evaluate(
+        store=store, checkpoint=checkpoint, spec=spec, scenic_scores=scenic_scores, scenic_prompts=scenic_prompts
+    )
     click.echo(report.table())
     if json_out:
         with open(json_out, "w", encoding="utf-8") as f:
@@ -123,7 +167,9 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 def cli(verbose: bool) -> None:
     """tsmap training tools: prepare a store, train, evaluate."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
+    )
 
 
 for _command in (prepare_command, train_command, eval_command):

@@ -47,7 +47,9 @@ def train_demo_model(out_dir: str, *, clip_model: str = DEFAULT_MODEL, clip_pret
     os.makedirs(out_dir, exist_ok=True)
     anchors = demo_anchors(clip_model=clip_model, clip_pretrained=clip_pretrained)
     samples = make_crossview(anchors, CrossViewSpec(per_class=1500, seed=seed))
-    cfg = demo_config(out_dir, seconds=seconds, steps=steps, clip_model=clip_model, clip_pretrained=clip_pretrained, seed=seed)
+    cfg = demo_config(
+        out_dir, seconds=seconds, steps=steps, clip_model=clip_model, clip_pretrained=clip_pretrained, seed=seed
+    )
     result = train(cfg, samples=samples.select_split("train"), progress=progress)
     log.info("demo encoder: %d steps on %d synthetic samples, %.0f samples/s, final loss %.3f",
                 result.step, len(samples), result.samples_per_s, result.losses[-1])

@@ -45,7 +45,13 @@ TEMPLATES = (PAPER_TEMPLATE, "a photo of  {}.", "a photo of a {}.", "a photo of 
 #: The scenicness ensembles the paper's "average" is the mean of (Table 4: Early, k = 2, 5, 8, 10).
 SCENIC_AVERAGE_OF = ("early", "late-k2", "late-k5", "late-k8", "late-k10")
 #: Bundled prompt sets tried for the "descriptive" kind when none is given for a task.
-DEFAULT_PROMPT_SETS = {"lc": "land-cover", "lu": "land-use", "crop": "crops", "eunis": "eunis", "bioregion": "bioregions"}
+DEFAULT_PROMPT_SETS = {
+    "lc": "land-cover",
+    "lu": "land-use",
+    "crop": "crops",
+    "eunis": "eunis",
+    "bioregion": "bioregions",
+}
 
 
 @dataclass(frozen=True)
@@ -135,8 +141,12 @@ def evaluate(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     inputs = prepare_inputs(samples, preprocessing)
     ground = _pooled_ground(inputs["views"], inputs["view_mask"])
-    sat = {mode: satellite_embeddings(model, inputs["x"], inputs["valid"], mode=mode, batch_size=spec.batch_size, device=dev)
-           for mode in spec.temporal}
+    sat = {
+        mode: satellite_embeddings(
+            model, inputs["x"], inputs["valid"], mode=mode, batch_size=spec.batch_size, device=dev
+        )
+        for mode in spec.temporal
+    }
     rows, notes = [], []
     text_cache: dict = {}
     for task in spec.tasks:
@@ -153,7 +163,9 @@ def evaluate(
             col[columns] = np.arange(len(columns))
             y = np.where(labels >= 0, col[np.maximum(labels, 0)], -1)  # label -> score column; -1 = not scored
             if ((labels >= 0) & (y < 0)).any():
-                notes.append(f"{task}/{kind}: {int(((labels >= 0) & (y < 0)).sum())} points of classes without prompts left out")
+                notes.append(
+                    f"{task}/{kind}: {int(((labels >= 0) & (y < 0)).sum())} points of classes without prompts left out"
+                )
             n = int((y >= 0).sum())
             for mode, emb in sat.items():
                 cos = classes.scores(emb)
@@ -166,13 +178,19 @@ def evaluate(
                 continue
             n = int((labels >= 0).sum())
             for mode, emb in sat.items():
-                rows.append(EvalRow(task, "recall@1_s2g", "-", mode, metrics.recall_at_1(emb, ground, labels, labels), n))
-                rows.append(EvalRow(task, "recall@1_g2s", "-", mode, metrics.recall_at_1(ground, emb, labels, labels), n))
+                rows.append(
+                    EvalRow(task, "recall@1_s2g", "-", mode, metrics.recall_at_1(emb, ground, labels, labels), n)
+                )
+                rows.append(
+                    EvalRow(task, "recall@1_g2s", "-", mode, metrics.recall_at_1(ground, emb, labels, labels), n)
+                )
     if scenic_scores or scenic_prompts:
         scenic = _scenicness(samples, sat, scenic_scores, scenic_prompts, spec)
         rows += scenic
         if not any(r.prompts == "average" for r in scenic):
-            notes.append("scenicness: no paper average; it needs early and late k = 2, 5, 8, 10 (raters with >= 10 prompts)")
+            notes.append(
+                "scenicness: no paper average; it needs early and late k = 2, 5, 8, 10 (raters with >= 10 prompts)"
+            )
     meta = {"checkpoint": checkpoint, "store": store, "split": spec.split, "n_points": len(samples),
             "text_model": f"{spec.clip_model}/{spec.clip_pretrained}"}
     return EvalReport(rows, notes, meta)
@@ -224,7 +242,9 @@ def _class_texts(task: str, kind: str, spec: EvalSpec, notes: list, cache: dict)
         templates = (spec.template,) if kind == "template" else spec.templates
         ps = PromptSet(f"{task}-{kind}", tuple(PromptClass(n) for n in names), templates)
     else:
-        source = spec.prompt_sets.get(task) or (DEFAULT_PROMPT_SETS.get(task) if DEFAULT_PROMPT_SETS.get(task) in bundled() else None)
+        source = spec.prompt_sets.get(task) or (
+            DEFAULT_PROMPT_SETS.get(task) if DEFAULT_PROMPT_SETS.get(task) in bundled() else None
+        )
         if source is None:
             notes.append(f"{task}: no descriptive prompt set (give one with --prompts {task}=FILE), skipped")
             return None
@@ -254,14 +274,18 @@ def _matched(ps: PromptSet, task: str, source: str) -> tuple[PromptSet, np.ndarr
         else:
             chosen[i] = c
     if unmatched or not chosen:
-        raise InputError(f"prompt set {source!r} has classes that are not (or twice) classes of task {task}: {unmatched[:5]}; "
-                         f"use the task's class names or codes")
+        raise InputError(
+            f"prompt set {source!r} has classes that are not (or twice) classes of task {task}: {unmatched[:5]}; "
+            f"use the task's class names or codes"
+        )
     order = sorted(chosen)
     subset = PromptSet(ps.name, tuple(chosen[i] for i in order), ps.templates, ensembling=ps.ensembling)
     return subset, np.array(order)
 
 
-def _scenicness(samples: Samples, sat: dict, scores_csv: str | None, prompts_source: str | None, spec: EvalSpec) -> list[EvalRow]:
+def _scenicness(
+    samples: Samples, sat: dict, scores_csv: str | None, prompts_source: str | None, spec: EvalSpec
+) -> list[EvalRow]:
     """Pearson R and Kendall tau of tsmap's early / late scenicness ensembles against ground-truth scores."""
     import xarray as xr
 
@@ -269,7 +293,10 @@ def _scenicness(samples: Samples, sat: dict, scores_csv: str | None, prompts_sou
     from tsmap.scenic import PAPER_MIN_PROMPTS, load_scenic, scenicness
 
     if not (scores_csv and prompts_source):
-        raise InputError("scenicness needs both --scenic-scores (point_id,score CSV) and --scenic-prompts (rated prompts CSV or YAML)")
+        raise InputError(
+            "scenicness needs both --scenic-scores (point_id,score CSV) and --scenic-prompts (rated prompts CSV or "
+            "YAML)"
+        )
     truth = _read_scores(scores_csv)
     prompts = load_scenic(prompts_source)
     idx = np.array([i for i, p in enumerate(samples.point_id) if p in truth], dtype=int)

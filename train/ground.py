@@ -79,7 +79,11 @@ def photo_path(root: str, point_id: str, view: str, nuts0: str | None) -> str | 
 
 
 def encode_photos(
-    root: str, points: dict[str, str | None], *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED,
+    root: str,
+    points: dict[str, str | None],
+    *,
+    clip_model: str = DEFAULT_MODEL,
+    clip_pretrained: str = DEFAULT_PRETRAINED,
     batch_size: int = 32,
 ) -> GroundEmbeddings:
     """Encode the LUCAS photos of ``points`` (point id -> NUTS0 code) with open_clip's image tower.
@@ -102,7 +106,9 @@ def encode_photos(
             emb = model.encode_image(images).float().numpy()
         for (pid, d, _), e in zip(chunk, emb):
             table[(pid, d)] = e
-    return GroundEmbeddings(table, dim, f"photos:{os.path.basename(os.path.abspath(root))}:{clip_model}/{clip_pretrained}")
+    return GroundEmbeddings(
+        table, dim, f"photos:{os.path.basename(os.path.abspath(root))}:{clip_model}/{clip_pretrained}"
+    )
 
 
 def _open_image(path: str):

@@ -96,7 +96,9 @@ class CrossViewObjective(nn.Module):
         s = F.normalize(encode(self.encoder, x, valid, single).float(), dim=-1)
         with torch.autocast(device_type=s.device.type, enabled=False):  # the loss in fp32 under AMP
             g = self.embed_ground(views.float(), view_mask)
-            loss = info_nce(s, g, self.queue.items if self.use_queue else None, self.logit_scale, in_batch=self.in_batch)
+            loss = info_nce(
+                s, g, self.queue.items if self.use_queue else None, self.logit_scale, in_batch=self.in_batch
+            )
         return loss, g
 
     @torch.no_grad()

@@ -46,7 +46,10 @@ class PrepareReport:
     embeddings_without_point: int = 0  #: ground embeddings whose point is in no Sen4Map file
 
     def summary(self) -> str:
-        lines = [f"wrote {self.store}: {self.n_points} of {self.n_seen} points ({', '.join(f'{k} {v}' for k, v in self.splits.items())})"]
+        lines = [
+            f"wrote {self.store}: {self.n_points} of {self.n_seen} points "
+            f"({', '.join(f'{k} {v}' for k, v in self.splits.items())})"
+        ]
         reasons: dict[str, list[str]] = {}
         for d in self.dropped:
             reasons.setdefault(d["reason"], []).append(d["point_id"])
@@ -54,7 +57,9 @@ class PrepareReport:
             lines.append(f"dropped {len(ids)} ({reason}): {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
         if self.partial_views:
             ids = [f"{p['point_id']}[-{p['missing']}]" for p in self.partial_views]
-            lines.append(f"kept {len(ids)} with missing photos (masked): {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+            lines.append(
+                f"kept {len(ids)} with missing photos (masked): {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
+            )
         if self.embeddings_without_point:
             lines.append(f"{self.embeddings_without_point} points have ground embeddings but no Sen4Map patch")
         return "\n".join(lines)
@@ -92,7 +97,11 @@ def prepare(
         raise InputError(f"training store {out!r} already exists; pass --overwrite to replace it or use another --out")
     labels = _read_label_csv(labels_csv) if labels_csv else {}
     splits = _read_split_csv(split_csv) if split_csv else None
-    ground = load_embedding_file(embeddings) if embeddings else _photo_embeddings(sen4map, photos, clip_model, clip_pretrained)
+    ground = (
+        load_embedding_file(embeddings)
+        if embeddings
+        else _photo_embeddings(sen4map, photos, clip_model, clip_pretrained)
+    )
 
     rows, dropped, partial, seen = [], [], [], set()
     for path in sen4map:
@@ -108,7 +117,16 @@ def prepare(
             if not have.all():
                 partial.append({"point_id": rec.point_id, "missing": ",".join(d for d, h in zip(VIEWS, have) if not h)})
             split = splits[rec.point_id] if splits else _hash_split(rec.point_id, split_fractions, seed)
-            rows.append((rec, views, have, split, _labels(rec.attrs, labels.get(rec.point_id)), _coords(rec.attrs, labels.get(rec.point_id))))
+            rows.append(
+                (
+                    rec,
+                    views,
+                    have,
+                    split,
+                    _labels(rec.attrs, labels.get(rec.point_id)),
+                    _coords(rec.attrs, labels.get(rec.point_id)),
+                )
+            )
     if not rows:
         raise DataError(f"no usable points in {', '.join(sen4map)} ({len(dropped)} dropped); see the reasons with -v")
 
@@ -152,7 +170,9 @@ def _photo_embeddings(paths, root, clip_model, clip_pretrained) -> GroundEmbeddi
             for key in f.keys():
                 nuts0 = f[key].attrs.get("nuts0")
                 pid = key[len(GROUP_PREFIX):] if key.startswith(GROUP_PREFIX) else key
-                points[pid] = nuts0.decode() if isinstance(nuts0, bytes) else (str(nuts0) if nuts0 is not None else None)
+                points[pid] = (
+                    nuts0.decode() if isinstance(nuts0, bytes) else (str(nuts0) if nuts0 is not None else None)
+                )
     return encode_photos(root, points, clip_model=clip_model, clip_pretrained=clip_pretrained)
 
 
@@ -204,7 +224,9 @@ def _read_split_csv(path: str) -> dict[str, str]:
             raise InputError(f"split file {path!r} needs columns point_id,split")
         for i, r in enumerate(reader, start=2):
             if r["split"] not in SPLITS:
-                raise InputError(f"split file {path!r} line {i}: split {r['split']!r} is not one of {', '.join(SPLITS)}")
+                raise InputError(
+                    f"split file {path!r} line {i}: split {r['split']!r} is not one of {', '.join(SPLITS)}"
+                )
             out[_strip(r["point_id"])] = r["split"]
     return out
 

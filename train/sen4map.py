@@ -86,7 +86,11 @@ def h5py():
 def point_ids(path: str) -> list[str]:
     """Point ids (the part after ``Lucas_Point_``) of a Sen4Map file, in file order."""
     with _open(path) as f:
-        return [k[len(GROUP_PREFIX) :] if k.startswith(GROUP_PREFIX) else k for k in f.keys() if isinstance(f[k], h5py().Group)]
+        return [
+            k[len(GROUP_PREFIX) :] if k.startswith(GROUP_PREFIX) else k
+            for k in f.keys()
+            if isinstance(f[k], h5py().Group)
+        ]
 
 
 def read_points(path: str, *, patch: int, spec: CompositeSpec, batch: int = 1024):
@@ -139,7 +143,9 @@ def _read_group(group, key: str, patch: int) -> dict:
 def _crop(ds, patch: int, pid: str) -> np.ndarray:
     size = ds.shape[-1]
     if patch > size or ds.shape[-2] != size:
-        raise DataError(f"point {pid}: patch {ds.shape[-2:]} is smaller than the requested {patch}x{patch} or not square")
+        raise DataError(
+            f"point {pid}: patch {ds.shape[-2:]} is smaller than the requested {patch}x{patch} or not square"
+        )
     a = size // 2 - patch // 2
     return np.asarray(ds[..., a : a + patch, a : a + patch])
 

@@ -53,7 +53,10 @@ class Samples:
         if self.s2.ndim != 5:
             raise DataError(f"s2 must be (N, T, C, P, P), got shape {self.s2.shape}")
         if self.ground.ndim != 3 or self.ground_valid.shape != self.ground.shape[:2]:
-            raise DataError(f"ground must be (N, V, D) with ground_valid (N, V), got {self.ground.shape} / {self.ground_valid.shape}")
+            raise DataError(
+                f"ground must be (N, V, D) with ground_valid (N, V), got {self.ground.shape} / "
+                f"{self.ground_valid.shape}"
+            )
         for name, arr in {"ground": self.ground, "point_id": self.point_id, "lon": self.lon, "lat": self.lat,
                           "split": self.split, **self.labels}.items():
             if len(arr) != n:
@@ -98,7 +101,9 @@ def center_crop(s2: np.ndarray, patch: int) -> np.ndarray:
     """Centre ``patch`` x ``patch`` pixels of (..., P, P), the authors' rule: start = P // 2 - patch // 2."""
     size = s2.shape[-1]
     if patch > size or patch < 1:
-        raise InputError(f"cannot crop a {patch}x{patch} patch out of {size}x{size}; choose a patch between 1 and {size}")
+        raise InputError(
+            f"cannot crop a {patch}x{patch} patch out of {size}x{size}; choose a patch between 1 and {size}"
+        )
     start = size // 2 - patch // 2
     return s2[..., start : start + patch, start : start + patch]
 
@@ -153,9 +158,13 @@ def read_store(path: str | os.PathLike, *, split: str | None = None, patch: int 
     except Exception as exc:
         raise DataError(f"{path!r} is not a readable Zarr store ({type(exc).__name__}: {exc})") from None
     if attrs.get("format") != FORMAT:
-        raise DataError(f"{path!r} is not a tsmap training store (format {attrs.get('format')!r}); build one with `tsmap prepare`")
+        raise DataError(
+            f"{path!r} is not a tsmap training store (format {attrs.get('format')!r}); build one with `tsmap prepare`"
+        )
     if attrs.get("version", 0) > VERSION:
-        raise DataError(f"training store {path!r} has version {attrs['version']}; this tsmap reads up to {VERSION}, upgrade tsmap")
+        raise DataError(
+            f"training store {path!r} has version {attrs['version']}; this tsmap reads up to {VERSION}, upgrade tsmap"
+        )
     names = set(group.array_keys())
     splits = _strings(group["split"][:])
     index = np.flatnonzero(splits == split) if split is not None else np.arange(len(splits))
@@ -167,7 +176,9 @@ def read_store(path: str | os.PathLike, *, split: str | None = None, patch: int 
 
     def take(name):
         arr = group[name]
-        return arr[:] if isinstance(sel, slice) else arr.get_orthogonal_selection((sel,) + (slice(None),) * (arr.ndim - 1))
+        return (
+            arr[:] if isinstance(sel, slice) else arr.get_orthogonal_selection((sel,) + (slice(None),) * (arr.ndim - 1))
+        )
 
     s2 = take("s2")
     if patch is not None:

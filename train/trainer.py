@@ -140,7 +140,9 @@ def _train(cfg: TrainConfig, resume, samples, stop_after, progress=False) -> Tra
     if samples is None:
         samples = read_store(cfg.data.store, split=cfg.data.split, patch=cfg.data.patch)
     elif samples.patch != cfg.data.patch:
-        raise InputError(f"samples have {samples.patch}x{samples.patch} patches, the config wants data.patch={cfg.data.patch}")
+        raise InputError(
+            f"samples have {samples.patch}x{samples.patch} patches, the config wants data.patch={cfg.data.patch}"
+        )
     prep = preprocessing_of(samples)
     data = {k: v.to(device) for k, v in prepare_inputs(samples, prep).items()}
     n = len(samples)
@@ -181,11 +183,24 @@ def _train(cfg: TrainConfig, resume, samples, stop_after, progress=False) -> Tra
                 raise ModelError(f"training diverged at step {step} (loss {loss}); lower optim.lr or check the data")
             done = step + 1
             if done % cfg.run.log_every == 0 or done == end:
-                rec = {"step": done, "loss": round(loss, 6), "lr": lr, "logit_scale": float(objective.logit_scale.detach().exp())}
+                rec = {
+                    "step": done,
+                    "loss": round(loss, 6),
+                    "lr": lr,
+                    "logit_scale": float(objective.logit_scale.detach().exp()),
+                }
                 logf.write(json.dumps(rec) + "\n")
                 log.info("step %d/%d loss %.4f lr %.2e", done, total, loss, lr)
             if cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0:
-                _save_state(state_path, cfg, objective, optimizer, done, losses, keep=os.path.join(cfg.run.out, f"state_{done:07d}.pt"))
+                _save_state(
+                    state_path,
+                    cfg,
+                    objective,
+                    optimizer,
+                    done,
+                    losses,
+                    keep=os.path.join(cfg.run.out, f"state_{done:07d}.pt"),
+                )
             if cfg.run.max_seconds is not None and time.perf_counter() - t0 > cfg.run.max_seconds and done < end:
                 log.warning("stopping after %d steps: run.max_seconds (%s s) reached", done, cfg.run.max_seconds)
                 logf.write(json.dumps({"step": done, "loss": round(loss, 6), "stopped": "max_seconds"}) + "\n")
@@ -297,7 +312,9 @@ def _load_state(path, cfg, objective, optimizer, device) -> tuple[int, list[floa
     saved = config_from_dict(_tuples(state["config"]), where=path).to_dict()
     differ = _differences(saved, cfg.to_dict(), ignore={("run", "max_seconds"), ("run", "log_every")})
     if differ:
-        raise InputError(f"cannot resume from {path!r}: the config differs in {', '.join(differ)}; use the run's own config")
+        raise InputError(
+            f"cannot resume from {path!r}: the config differs in {', '.join(differ)}; use the run's own config"
+        )
     objective.load_state_dict(state["objective"])
     optimizer.load_state_dict(state["optimizer"])
     return int(state["step"]), list(state["losses"])

@@ -61,7 +61,9 @@ def read_aoi(path: str | os.PathLike) -> AOI:
     try:
         meta, _, wkb, _ = pyogrio.raw.read(path, read_geometry=True, columns=[])
     except Exception as exc:
-        raise InputError(f"cannot read AOI file {path!r} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+        raise InputError(
+            f"cannot read AOI file {path!r} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+        ) from None
     geoms = [g for g in shapely.from_wkb(wkb) if g is not None and not g.is_empty]
     polygons = [g for g in geoms if g.geom_type in ("Polygon", "MultiPolygon")]
     if not polygons:

@@ -50,7 +50,11 @@ class SharedBatches:
     def _run(self, waiting: list) -> None:
         core = waiting[0][0].shape[-2:]
         try:
-            flat = np.concatenate([b.reshape(-1, *b.shape[-2:]) for b, _ in waiting]) if len(waiting) > 1 else waiting[0][0]
+            flat = (
+                np.concatenate([b.reshape(-1, *b.shape[-2:]) for b, _ in waiting])
+                if len(waiting) > 1
+                else waiting[0][0]
+            )
             out = self.encoder(flat.reshape(-1, *core))
             self.calls += 1
         except BaseException as exc:  # every waiting tile learns of the failure

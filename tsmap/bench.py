@@ -74,7 +74,9 @@ def run_bench(
     images = torch.rand(8 if dev.type == "cpu" else 256, 3, 224, 224, device=dev)
     size = 2048 if dev.type == "cpu" else 8192
 
-    trials: dict[str, dict[str, list[float]]] = {p: {"roofline_gflops": [], "encoder_px_s": [], "vit_img_s": []} for p in precisions}
+    trials: dict[str, dict[str, list[float]]] = {
+        p: {"roofline_gflops": [], "encoder_px_s": [], "vit_img_s": []} for p in precisions
+    }
     for _ in range(rounds):
         for p in precisions:
             t = trials[p]
@@ -121,19 +123,24 @@ def run_bench(
 def format_report(result: dict) -> str:
     """A short human-readable table of :func:`run_bench`'s result."""
     lines = [
-        f"device {result['device']}, torch {result['torch']}, {result['threads']} threads, {result['workers']} worker(s), {result['allocator']} malloc",
-        f"encoder FLOP/pixel executed {result['flop_per_pixel']['executed'] / 1e6:.1f} M (standard forward {result['flop_per_pixel']['standard_forward'] / 1e6:.1f} M)",
+        f"device {result['device']}, torch {result['torch']}, {result['threads']} threads, {result['workers']} "
+        f"worker(s), {result['allocator']} malloc",
+        f"encoder FLOP/pixel executed {result['flop_per_pixel']['executed'] / 1e6:.1f} M (standard forward "
+        f"{result['flop_per_pixel']['standard_forward'] / 1e6:.1f} M)",
     ]
     for p in DTYPES:
         if p not in result:
             continue
         r = result[p]
         line = (
-            f"{p}: encoder {r['encoder_px_s']:,.0f} px/s = {r['encoder_gflops']:.0f} GFLOP/s, roofline {r['roofline_gflops']:.0f} GFLOP/s, "
+            f"{p}: encoder {r['encoder_px_s']:,.0f} px/s = {r['encoder_gflops']:.0f} GFLOP/s, roofline "
+            f"{r['roofline_gflops']:.0f} GFLOP/s, "
             f"fraction {r['fraction_of_roofline']:.2f} (target {TARGETS['fraction_of_roofline']:.2f})"
         )
         if "speedup_vs_vit_b32" in r:
-            line += f"; ViT-B-32 {r['vit_b32_img_s']:.1f} img/s, speed-up {r['speedup_vs_vit_b32']:.0f}x (target {TARGETS['speedup_vs_vit_b32']:.0f}x)"
+            target = TARGETS["speedup_vs_vit_b32"]
+            speedup = r["speedup_vs_vit_b32"]
+            line += f"; ViT-B-32 {r['vit_b32_img_s']:.1f} img/s, speed-up {speedup:.0f}x (target {target:.0f}x)"
         lines.append(line)
     return "\n".join(lines)
 

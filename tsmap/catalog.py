@@ -55,11 +55,14 @@ class Query:
         if self.end < self.start:
             raise InputError(f"end date {self.end:%Y-%m-%d} is before start date {self.start:%Y-%m-%d}; swap them")
         if self.end.date() < FIRST_DATE:
-            raise InputError(f"dates end {self.end:%Y-%m-%d}, before Sentinel-2 data begin ({FIRST_DATE}); give later dates")
+            raise InputError(
+                f"dates end {self.end:%Y-%m-%d}, before Sentinel-2 data begin ({FIRST_DATE}); give later dates"
+            )
         span = (self.end - self.start).days
         if span > MAX_SPAN_DAYS:
             raise InputError(
-                f"dates span {span} days; monthly composites need one year at most, so give a window of <= {MAX_SPAN_DAYS} days"
+                f"dates span {span} days; monthly composites need one year at most, so give a window of <= "
+                f"{MAX_SPAN_DAYS} days"
             )
         if not 0 <= self.max_cloud <= 100:
             raise InputError(f"max cloud cover must be in [0, 100] percent, got {self.max_cloud}")
@@ -204,9 +207,13 @@ def _search_static(query: Query, path: str) -> list:
 
     local = "://" not in path
     if local and os.path.isdir(path):
-        found = [os.path.join(path, n) for n in ("catalog.json", "collection.json") if os.path.exists(os.path.join(path, n))]
+        found = [
+            os.path.join(path, n) for n in ("catalog.json", "collection.json") if os.path.exists(os.path.join(path, n))
+        ]
         if not found:
-            raise InputError(f"folder {path!r} holds no catalog.json or collection.json; give the catalog file or a STAC API URL")
+            raise InputError(
+                f"folder {path!r} holds no catalog.json or collection.json; give the catalog file or a STAC API URL"
+            )
         path = found[0]
     if local and not os.path.exists(path):
         raise InputError(f"STAC catalog {path!r} does not exist; give the path of a catalog.json or a STAC API URL")
@@ -217,7 +224,9 @@ def _search_static(query: Query, path: str) -> list:
         obj = pystac.read_dict(d, href=os.path.abspath(path) if local else path)
     except Exception as exc:
         text = " ".join(str(exc).split())[:200]
-        raise InputError(f"{path!r} is not a readable STAC catalog ({text}); give a catalog.json or a STAC API URL") from exc
+        raise InputError(
+            f"{path!r} is not a readable STAC catalog ({text}); give a catalog.json or a STAC API URL"
+        ) from exc
     if isinstance(obj, pystac.Item):
         return [obj]
     return list(obj.get_items(recursive=True))
@@ -241,7 +250,9 @@ def _parse_date(value, which: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InputError(f"{which} date {value!r} is not a valid date; give it as YYYY-MM-DD, e.g. 2023-03-01") from None
+        raise InputError(
+            f"{which} date {value!r} is not a valid date; give it as YYYY-MM-DD, e.g. 2023-03-01"
+        ) from None
 
 
 def _aware(t: dt.datetime) -> dt.datetime:

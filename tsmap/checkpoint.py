@@ -94,7 +94,10 @@ def save_checkpoint(
     the tsmap version is added.
     """
     if model.config.patch != preprocessing.patch:
-        raise ModelError(f"model patch {model.config.patch} != preprocessing patch {preprocessing.patch}; give the spec of this model")
+        raise ModelError(
+            f"model patch {model.config.patch} != preprocessing patch {preprocessing.patch}; give the spec of this "
+            "model"
+        )
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     digest = weights_sha256(state)
     meta = {
@@ -110,7 +113,9 @@ def save_checkpoint(
         meta["sha256"] = metadata_sha256(meta)
         text = json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ModelError(f"checkpoint metadata must be plain JSON ({exc}); pass provenance as str/int/float values") from None
+        raise ModelError(
+            f"checkpoint metadata must be plain JSON ({exc}); pass provenance as str/int/float values"
+        ) from None
     from safetensors.torch import save_file
 
     with atomic_path(path, suffix=SUFFIX) as tmp:
@@ -123,14 +128,18 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = os.fspath(path)
     meta = read_metadata(path)
     if meta is None:
-        raise ModelError(f"{path!r} is a safetensors file without tsmap metadata; convert the weights with `tsmap convert`")
+        raise ModelError(
+            f"{path!r} is a safetensors file without tsmap metadata; convert the weights with `tsmap convert`"
+        )
     _check_metadata_hash(meta, path)
     try:
         config = EncoderConfig.from_dict(meta["model"])
         prep = Preprocessing.from_dict(meta["preprocessing"])
         text_model, digest = str(meta["text_model"]), str(meta["weights_sha256"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"checkpoint {path!r} has invalid metadata ({type(exc).__name__}: {exc}); re-create it with tsmap") from None
+        raise ModelError(
+            f"checkpoint {path!r} has invalid metadata ({type(exc).__name__}: {exc}); re-create it with tsmap"
+        ) from None
     if config.patch != prep.patch:
         raise ModelError(f"checkpoint {path!r}: model patch {config.patch} != preprocessing patch {prep.patch}")
     state = read_tensors(path)
@@ -170,7 +179,8 @@ def _check_metadata_hash(meta: dict, path: str) -> None:
         raise ModelError(f"checkpoint {path!r} has invalid metadata ({exc}); re-create it with tsmap") from None
     if recorded != actual:
         raise ModelError(
-            f"checkpoint {path!r} is corrupt or was modified: metadata hash {actual[:12]} != recorded {str(recorded)[:12]} "
+            f"checkpoint {path!r} is corrupt or was modified: metadata hash {actual[:12]} != recorded "
+            f"{str(recorded)[:12]} "
             "(its config, preprocessing spec, text model or provenance changed); re-download or re-convert it"
         )
 
@@ -191,7 +201,10 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
     if meta is None:
         return None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelError(f"{path!r} is not a tsmap encoder checkpoint (format {meta.get('format') if isinstance(meta, dict) else meta!r})")
+        raise ModelError(
+            f"{path!r} is not a tsmap encoder checkpoint (format "
+            f"{meta.get('format') if isinstance(meta, dict) else meta!r})"
+        )
     if meta.get("format_version") not in READABLE_VERSIONS:
         raise ModelError(
             f"{path!r} has checkpoint format version {meta.get('format_version')!r}; this tsmap reads versions "
@@ -238,7 +251,11 @@ def load_strict(model: torch.nn.Module, state: dict, *, where: str) -> None:
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
         parts = []
         if missing:
@@ -356,14 +373,18 @@ def convert_checkpoint(
             ckpt.model.config = replace(ckpt.model.config, annual_position=annual_position)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    save_checkpoint(dst, ckpt.model, ckpt.preprocessing, text_model=text_model or ckpt.text_model, provenance=ckpt.provenance)
+    save_checkpoint(
+        dst, ckpt.model, ckpt.preprocessing, text_model=text_model or ckpt.text_model, provenance=ckpt.provenance
+    )
     return read_checkpoint(dst)
 
 
 def _own_checkpoint(path: str, config: EncoderConfig | None) -> Checkpoint:
     ckpt = read_checkpoint(path)
     if config is not None and config != ckpt.model.config:
-        raise InputError(f"{path!r} is a tsmap checkpoint with its own model config; config= applies to the authors' files only")
+        raise InputError(
+            f"{path!r} is a tsmap checkpoint with its own model config; config= applies to the authors' files only"
+        )
     return ckpt
 
 
@@ -375,7 +396,10 @@ def resolve(ref: str | os.PathLike) -> str:
     if os.path.isdir(ref):
         raise ModelError(f"checkpoint {ref!r} is a folder; give the checkpoint file in it (e.g. TimeSenCLIP_1x1.ckpt)")
     if not os.path.isfile(ref):
-        raise ModelError(f"checkpoint {ref!r} does not exist; give the path of TimeSenCLIP_1x1.ckpt, a tsmap checkpoint, or {AUTHORS_HF}")
+        raise ModelError(
+            f"checkpoint {ref!r} does not exist; give the path of TimeSenCLIP_1x1.ckpt, a tsmap checkpoint, or "
+            f"{AUTHORS_HF}"
+        )
     return ref
 
 
@@ -439,7 +463,8 @@ def _torch_load(path: str):
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # weights_only refused a Python object: a full (Lightning) checkpoint
         raise ModelError(
-            f"checkpoint {path!r} holds pickled Python objects besides plain tensors ({_refused(exc)}), and tsmap never "
+            f"checkpoint {path!r} holds pickled Python objects besides plain tensors ({_refused(exc)}), and tsmap "
+            "never "
             f"unpickles objects (that runs code from the file). Only if you trust the file, extract its weights once "
             f"and pass the new file: {_extract_command(path)}"
         ) from None
@@ -461,7 +486,8 @@ def _extract_command(path: str) -> str:
     """A shell command that saves a Lightning checkpoint's state_dict (two Python statements)."""
     out = os.path.splitext(os.path.basename(path))[0] + ".weights.pt"
     code = (
-        f'import torch; torch.save(torch.load({json.dumps(path)}, map_location="cpu", weights_only=False)["state_dict"], '
+        f'import torch; torch.save(torch.load({json.dumps(path)}, map_location="cpu", '
+        'weights_only=False)["state_dict"], '
         f"{json.dumps(out)})"
     )
     return f"python -c {shlex.quote(code)}"
@@ -505,7 +531,9 @@ def _published_config(state: dict, *, where: str) -> EncoderConfig:
     weight = state[_ANCHOR]
     dim, inputs = weight.shape if weight.dim() == 2 else (None, None)
     patch = round((inputs / PUBLISHED.bands) ** 0.5) if inputs else 0
-    layers = sorted({int(k.split(".")[2]) for k in state if k.startswith("transformer.layers.") and k.split(".")[2].isdigit()})
+    layers = sorted(
+        {int(k.split(".")[2]) for k in state if k.startswith("transformer.layers.") and k.split(".")[2].isdigit()}
+    )
     found = {"dim": dim, "depth": len(layers), "patch": patch}
     for key, name, axis in (("transformer.layers.0.linear1.weight", "mlp_dim", 0), ("time_pos_encoding", "months", 1),
                             ("mlp_head.1.weight", "out_dim", 0)):
@@ -518,7 +546,9 @@ def _published_config(state: dict, *, where: str) -> EncoderConfig:
         differs.append(f"transformer layers {layers} (published: 0..{PUBLISHED.depth - 1})")
     if not inputs or PUBLISHED.bands * patch * patch != inputs or patch not in PUBLISHED_PATCHES:
         shape = tuple(weight.shape)
-        differs.append(f"{_ANCHOR} {shape} (published: (512, 10*P*P) for P in {', '.join(map(str, PUBLISHED_PATCHES))})")
+        differs.append(
+            f"{_ANCHOR} {shape} (published: (512, 10*P*P) for P in {', '.join(map(str, PUBLISHED_PATCHES))})"
+        )
     if differs:
         raise ModelError(
             f"checkpoint {where!r} is not a published TimeSenCLIP architecture: {'; '.join(differs)}. If the file is "

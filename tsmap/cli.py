@@ -85,61 +85,184 @@ _overwrite = click.option(
 def _area_options(f):
     """Options that choose the imagery: where, when, which catalog, which encoder (listed first), then where to run."""
     f = _run_options(f)
-    for opt in reversed([
-        click.option("--bbox", metavar="W,S,E,N", default=None,
-                     help="Area of interest in lon/lat degrees, west,south,east,north (or give --aoi)."),
-        click.option("--aoi", metavar="FILE", default=None,
-                     help="Area of interest as polygons (GeoJSON, GeoPackage, Shapefile; any CRS); outside them is no data."),
-        click.option("--year", metavar="YYYY", type=int, default=None, help="Calendar year of imagery (or give --start and --end)."),
-        click.option("--start", metavar="YYYY-MM-DD", default=None, help="First day of imagery (with --end; at most one year)."),
-        click.option("--end", metavar="YYYY-MM-DD", default=None, help="Last day of imagery (inclusive)."),
-        click.option("--stac", metavar="URL|FILE", default=None,
-                     help="earth-search, planetary-computer, cdse, any STAC API URL, or a static catalog/item collection [default: earth-search]."),
-        click.option("--checkpoint", metavar="FILE|hf://OWNER/REPO/FILE", default=None,
-                     help="Encoder weights: a tsmap .safetensors, the authors' .ckpt, or hf://OWNER/REPO/FILE. Random if omitted."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-                     help="Encoder precision; auto = bf16 where the CPU/GPU runs it natively."),
-        click.option("--collection", metavar="NAME[,NAME]", default=None,
-                     help="STAC collection(s) to search [default: sentinel-2-l2a at a STAC API; "
-                          "sentinel-2-l2a, sentinel-2-c1-l2a or sentinel-s2-l2a-cogs in a static catalog]."),
-        click.option("--max-cloud", metavar="PERCENT", default=100.0, type=click.FloatRange(0, 100), show_default=True,
-                     help="Skip scenes with more cloud cover (%)."),
-        click.option("--crs", metavar="EPSG|WKT|PROJ", default=None,
-                     help="Output CRS: an EPSG code (32632, EPSG:32632) or a WKT/PROJ string with one [default: UTM zone of the AOI centre]."),
-        click.option("--epsg", default=None, type=click.IntRange(min=1), hidden=True, help="Output EPSG code (older spelling of --crs)."),
-        click.option("--resolution", metavar="METRES", default=None, type=click.FloatRange(min=0, min_open=True),
-                     help="Output pixel size in the CRS's units [default: 10 m; a geographic CRS needs it in degrees]."),
-        click.option("--max-area", metavar="KM2", default=None, type=click.FloatRange(min=0, min_open=True),
-                     help="AOI size limit in km² [default: 10,000]."),
-        click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit."),
-        click.option("--device", metavar="DEVICE", default=None, help="torch device for the encoder [default: cuda if available, else cpu]."),
-        click.option("--encoding", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
-                     help="How embeddings are stored (int8: with a per-pixel scale, half the size)."),
-        click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) where imagery cannot be read, instead of failing."),
-        click.option("--max-skipped", metavar="N", default=None, type=click.IntRange(min=0),
-                     help="Stop when more than this many unreadable assets had to be left out [default: no limit]."),
-        click.option("--allow-local-assets", is_flag=True, help="Let a remote catalog point at local files (only if you trust it)."),
-        click.option("--retries", metavar="N", default=4, type=click.IntRange(min=1), show_default=True,
-                     help="Reads of a tile before an unreadable remote asset is left out (local files: no retry)."),
-        click.option("--timeout", metavar="SECONDS", default=120.0, type=SECONDS, show_default=True,
-                     help="Seconds before a stalled HTTP read is abandoned (then retried)."),
-        click.option("--dry-run", is_flag=True,
-                     help="Print scenes per month, collection and overpass, pixels, tiles, bytes to read and write and an "
-                          "estimated time; compute nothing."),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--bbox",
+                metavar="W,S,E,N",
+                default=None,
+                help="Area of interest in lon/lat degrees, west,south,east,north (or give --aoi).",
+            ),
+            click.option(
+                "--aoi",
+                metavar="FILE",
+                default=None,
+                help="Area of interest as polygons (GeoJSON, GeoPackage, Shapefile; any CRS); outside them is no data.",
+            ),
+            click.option(
+                "--year",
+                metavar="YYYY",
+                type=int,
+                default=None,
+                help="Calendar year of imagery (or give --start and --end).",
+            ),
+            click.option(
+                "--start",
+                metavar="YYYY-MM-DD",
+                default=None,
+                help="First day of imagery (with --end; at most one year).",
+            ),
+            click.option("--end", metavar="YYYY-MM-DD", default=None, help="Last day of imagery (inclusive)."),
+            click.option(
+                "--stac",
+                metavar="URL|FILE",
+                default=None,
+                help="earth-search, planetary-computer, cdse, any STAC API URL, or a static catalog/item collection "
+                     "[default: earth-search].",
+            ),
+            click.option(
+                "--checkpoint",
+                metavar="FILE|hf://OWNER/REPO/FILE",
+                default=None,
+                help="Encoder weights: a tsmap .safetensors, the authors' .ckpt, or hf://OWNER/REPO/FILE. Random if "
+                     "omitted.",
+            ),
+            click.option(
+                "--precision",
+                type=click.Choice(["auto", "fp32", "bf16"]),
+                default="auto",
+                show_default=True,
+                help="Encoder precision; auto = bf16 where the CPU/GPU runs it natively.",
+            ),
+            click.option(
+                "--collection",
+                metavar="NAME[,NAME]",
+                default=None,
+                help="STAC collection(s) to search [default: sentinel-2-l2a at a STAC API; "
+                "sentinel-2-l2a, sentinel-2-c1-l2a or sentinel-s2-l2a-cogs in a static catalog].",
+            ),
+            click.option(
+                "--max-cloud",
+                metavar="PERCENT",
+                default=100.0,
+                type=click.FloatRange(0, 100),
+                show_default=True,
+                help="Skip scenes with more cloud cover (%).",
+            ),
+            click.option(
+                "--crs",
+                metavar="EPSG|WKT|PROJ",
+                default=None,
+                help="Output CRS: an EPSG code (32632, EPSG:32632) or a WKT/PROJ string with one [default: UTM zone "
+                     "of the AOI centre].",
+            ),
+            click.option(
+                "--epsg",
+                default=None,
+                type=click.IntRange(min=1),
+                hidden=True,
+                help="Output EPSG code (older spelling of --crs).",
+            ),
+            click.option(
+                "--resolution",
+                metavar="METRES",
+                default=None,
+                type=click.FloatRange(min=0, min_open=True),
+                help="Output pixel size in the CRS's units [default: 10 m; a geographic CRS needs it in degrees].",
+            ),
+            click.option(
+                "--max-area",
+                metavar="KM2",
+                default=None,
+                type=click.FloatRange(min=0, min_open=True),
+                help="AOI size limit in km² [default: 10,000].",
+            ),
+            click.option("--force", is_flag=True, help="Allow AOIs larger than the --max-area limit."),
+            click.option(
+                "--device",
+                metavar="DEVICE",
+                default=None,
+                help="torch device for the encoder [default: cuda if available, else cpu].",
+            ),
+            click.option(
+                "--encoding",
+                type=click.Choice(["float16", "int8"]),
+                default="float16",
+                show_default=True,
+                help="How embeddings are stored (int8: with a per-pixel scale, half the size).",
+            ),
+            click.option(
+                "--allow-missing",
+                is_flag=True,
+                help="Write nodata (and record it) where imagery cannot be read, instead of failing.",
+            ),
+            click.option(
+                "--max-skipped",
+                metavar="N",
+                default=None,
+                type=click.IntRange(min=0),
+                help="Stop when more than this many unreadable assets had to be left out [default: no limit].",
+            ),
+            click.option(
+                "--allow-local-assets",
+                is_flag=True,
+                help="Let a remote catalog point at local files (only if you trust it).",
+            ),
+            click.option(
+                "--retries",
+                metavar="N",
+                default=4,
+                type=click.IntRange(min=1),
+                show_default=True,
+                help="Reads of a tile before an unreadable remote asset is left out (local files: no retry).",
+            ),
+            click.option(
+                "--timeout",
+                metavar="SECONDS",
+                default=120.0,
+                type=SECONDS,
+                show_default=True,
+                help="Seconds before a stalled HTTP read is abandoned (then retried).",
+            ),
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                help="Print scenes per month, collection and overpass, pixels, tiles, bytes to read and write and an "
+                "estimated time; compute nothing.",
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
 
 def _run_options(f):
     """Options that choose where tiles run."""
-    for opt in reversed([
-        click.option("--tile", metavar="PX", default=None, type=click.IntRange(min=16),
-                     help="Tile side in pixels, >= 16 [default: 256 on CPU, 512 on GPU, halved on small areas so every worker has a tile]."),
-        click.option("--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler address (tcp://host:8786); default: threads on this machine."),
-        click.option("--workers", metavar="N", default=None, type=click.IntRange(min=1),
-                     help="Tile threads on this machine [default: one per core]."),
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--tile",
+                metavar="PX",
+                default=None,
+                type=click.IntRange(min=16),
+                help="Tile side in pixels, >= 16 [default: 256 on CPU, 512 on GPU, halved on small areas so every "
+                     "worker has a tile].",
+            ),
+            click.option(
+                "--scheduler",
+                metavar="ADDRESS",
+                default=None,
+                help="Dask scheduler address (tcp://host:8786); default: threads on this machine.",
+            ),
+            click.option(
+                "--workers",
+                metavar="N",
+                default=None,
+                type=click.IntRange(min=1),
+                help="Tile threads on this machine [default: one per core].",
+            ),
+        ]
+    ):
         f = opt(f)
     return _verbosity(f)
 
@@ -165,9 +288,13 @@ def _source_kwargs(o: dict) -> dict:
     else:
         query = Query.for_dates(box, start, end, max_cloud=o["max_cloud"], collection=o["collection"])
     return dict(
-        query=query, grid=Grid.from_bbox(box, epsg=_epsg(o), resolution=o["resolution"]), aoi=aoi,
-        stac=o["stac"] or EARTH_SEARCH, encoder=EncoderSpec(o["checkpoint"], device=o["device"], precision=o["precision"]),
-        retry=RetryPolicy(attempts=o["retries"], timeout_s=o["timeout"]), allow_local_assets=o["allow_local_assets"],
+        query=query,
+        grid=Grid.from_bbox(box, epsg=_epsg(o), resolution=o["resolution"]),
+        aoi=aoi,
+        stac=o["stac"] or EARTH_SEARCH,
+        encoder=EncoderSpec(o["checkpoint"], device=o["device"], precision=o["precision"]),
+        retry=RetryPolicy(attempts=o["retries"], timeout_s=o["timeout"]),
+        allow_local_assets=o["allow_local_assets"],
     )
 
 
@@ -204,18 +331,47 @@ def _dry_run(o: dict, *, out: str, layers: list[str], embeddings: bool) -> None:
     per_px = embedding_bytes(kw["encoder"].load().out_dim, o["encoding"]) if embeddings else 0
     disk = run_bytes(pixels=plan.pixels, todo_pixels=plan.pixels, layers=layers, embedding_bytes_per_px=per_px)
     click.echo(plan.describe())
-    click.echo(f"disk:   up to {human(disk)} written in {os.path.dirname(os.path.abspath(out))} (checked against its free space before a run)")
+    click.echo(
+        f"disk:   up to {human(disk)} written in {os.path.dirname(os.path.abspath(out))} (checked against its free "
+        "space before a run)"
+    )
 
 
 @main.command()
 @_area_options
-@click.option("--prompts", metavar="NAME|FILE", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
-@click.option("--out", metavar="FILE.tif", required=True, help="Class map to write; confidence layers go to *_score.tif.")
+@click.option(
+    "--prompts", metavar="NAME|FILE", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover)."
+)
+@click.option(
+    "--out", metavar="FILE.tif", required=True, help="Class map to write; confidence layers go to *_score.tif."
+)
 @click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
-@click.option("--keep-embeddings", metavar="STORE.zarr", default=None, help="Also keep the embedding cube in this Zarr store (.zarr).")
-@click.option("--scenic", metavar="NAME|FILE", default=None, help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').")
-@click.option("--scenic-method", type=click.Choice(["early", "late"]), default="early", show_default=True, help="Scenicness ensembling.")
+@click.option(
+    "--clip-pretrained",
+    metavar="TAG|FILE",
+    default=DEFAULT_PRETRAINED,
+    show_default=True,
+    help="open_clip tag, weights file, or 'none'.",
+)
+@click.option(
+    "--keep-embeddings",
+    metavar="STORE.zarr",
+    default=None,
+    help="Also keep the embedding cube in this Zarr store (.zarr).",
+)
+@click.option(
+    "--scenic",
+    metavar="NAME|FILE",
+    default=None,
+    help="Also map scenicness (*_scenic.tif) with these rated prompts (YAML, CSV or 'illustrative').",
+)
+@click.option(
+    "--scenic-method",
+    type=click.Choice(["early", "late"]),
+    default="early",
+    show_default=True,
+    help="Scenicness ensembling.",
+)
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
 @_overwrite
 def predict(**o):
@@ -228,20 +384,43 @@ def predict(**o):
         layers = layer_dtypes(scenic=bool(o["scenic"]))
         return _dry_run(o, out=o["out"], layers=layers, embeddings=bool(o["keep_embeddings"]))
     result = run(
-        prompts=o["prompts"], out=o["out"], clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"],
-        keep_embeddings=o["keep_embeddings"], encoding=o["encoding"], scenic=o["scenic"], scenic_method=o["scenic_method"],
-        quicklook=o["quicklook"], allow_missing=o["allow_missing"], max_skipped=o["max_skipped"], overwrite=o["overwrite"],
-        **_source_kwargs(o), **_run_kwargs(o),
+        prompts=o["prompts"],
+        out=o["out"],
+        clip_model=o["clip_model"],
+        clip_pretrained=o["clip_pretrained"],
+        keep_embeddings=o["keep_embeddings"],
+        encoding=o["encoding"],
+        scenic=o["scenic"],
+        scenic_method=o["scenic_method"],
+        quicklook=o["quicklook"],
+        allow_missing=o["allow_missing"],
+        max_skipped=o["max_skipped"],
+        overwrite=o["overwrite"],
+        **_source_kwargs(o),
+        **_run_kwargs(o),
     )
-    _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
+    _report(
+        result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes"
+    )
 
 
 @main.command()
 @click.option("--out", "out_dir", metavar="DIR", required=True, help="Folder for the synthetic scene and the maps.")
 @click.option("--size", metavar="PX", default=256, type=click.IntRange(min=32), show_default=True,
               help="Scene side in 10 m pixels (even, >= 32).")
-@click.option("--checkpoint", metavar="FILE", default=None, help="Encoder weights; random if omitted (unless a demo model is trained).")
-@click.option("--clip-pretrained", metavar="TAG|FILE", default="none", show_default=True, help="Text tower weights; 'none' = random, offline.")
+@click.option(
+    "--checkpoint",
+    metavar="FILE",
+    default=None,
+    help="Encoder weights; random if omitted (unless a demo model is trained).",
+)
+@click.option(
+    "--clip-pretrained",
+    metavar="TAG|FILE",
+    default="none",
+    show_default=True,
+    help="Text tower weights; 'none' = random, offline.",
+)
 @click.option("--train/--no-train", default=True, show_default=True,
               help="Train a small encoder on synthetic data first (about a minute; needs tsmap_train).")
 @_verbosity
@@ -257,7 +436,9 @@ def demo(out_dir, size, checkpoint, clip_pretrained, train, verbose, quiet):
     elif checkpoint is None:
         click.echo("the encoder has RANDOM weights, so the map shows the pipeline, not real classes.")
     click.echo(f"scene catalog: {result.scene.catalog}")
-    click.echo(f"wrote {result.predict.class_map}, {result.predict.score_map} and the quicklook {result.predict.quicklook}")
+    click.echo(
+        f"wrote {result.predict.class_map}, {result.predict.score_map} and the quicklook {result.predict.quicklook}"
+    )
     click.echo(f"map accuracy against the synthetic truth: {result.accuracy:.3f}")
 
 
@@ -296,7 +477,9 @@ def prompts(source, verbose, quiet):
         return
     if source in bundled_scenic() or str(source).lower().endswith((".csv", ".scenic.yaml")):
         sp = load_scenic(source)
-        click.echo(f"{sp.name}: {len(sp.texts)} rated prompts (1-10) from {len(set(sp.raters))} raters, sha256 {sp.sha256()}")
+        click.echo(
+            f"{sp.name}: {len(sp.texts)} rated prompts (1-10) from {len(set(sp.raters))} raters, sha256 {sp.sha256()}"
+        )
         for text, value, rater in zip(sp.texts, sp.values, sp.raters):
             click.echo(f"  {value:>4g}  {text}  [{rater}]")
         return
@@ -312,7 +495,12 @@ def prompts(source, verbose, quiet):
 
 @main.command()
 @_area_options
-@click.option("--out", metavar="STORE.zarr", required=True, help="Embedding store to write (a .zarr folder; a STAC item goes to *_item.json).")
+@click.option(
+    "--out",
+    metavar="STORE.zarr",
+    required=True,
+    help="Embedding store to write (a .zarr folder; a STAC item goes to *_item.json).",
+)
 @_overwrite
 def embed(**o):
     """Write the per-pixel embedding cube of an area and year (Zarr), to classify later without imagery."""
@@ -321,19 +509,49 @@ def embed(**o):
     if o["dry_run"]:
         return _dry_run(o, out=o["out"], layers=[], embeddings=True)
     kw = _source_kwargs(o)
-    result = embed_area(out=o["out"], encoding=o["encoding"], allow_missing=o["allow_missing"], max_skipped=o["max_skipped"],
-                        overwrite=o["overwrite"], **kw, **_run_kwargs(o))
-    _report(result.summary, [result.path, result.item], f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes")
+    result = embed_area(
+        out=o["out"],
+        encoding=o["encoding"],
+        allow_missing=o["allow_missing"],
+        max_skipped=o["max_skipped"],
+        overwrite=o["overwrite"],
+        **kw,
+        **_run_kwargs(o),
+    )
+    _report(
+        result.summary,
+        [result.path, result.item],
+        f"{result.grid.shape[1]}x{result.grid.shape[0]} px, {result.n_items} scenes",
+    )
 
 
 @main.command()
-@click.option("--embeddings", metavar="STORE.zarr", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
-@click.option("--prompts", metavar="NAME|FILE", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover).")
-@click.option("--out", metavar="FILE.tif", required=True, help="Class map to write; confidence layers go to *_score.tif.")
+@click.option(
+    "--embeddings",
+    metavar="STORE.zarr",
+    required=True,
+    help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).",
+)
+@click.option(
+    "--prompts", metavar="NAME|FILE", required=True, help="Prompt YAML file, or a bundled set name (e.g. land-cover)."
+)
+@click.option(
+    "--out", metavar="FILE.tif", required=True, help="Class map to write; confidence layers go to *_score.tif."
+)
 @click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option(
+    "--clip-pretrained",
+    metavar="TAG|FILE",
+    default=DEFAULT_PRETRAINED,
+    show_default=True,
+    help="open_clip tag, weights file, or 'none'.",
+)
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a legend.")
-@click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) for tiles missing from the store, instead of failing.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Write nodata (and record it) for tiles missing from the store, instead of failing.",
+)
 @_overwrite
 @_run_options
 def classify(**o):
@@ -351,7 +569,12 @@ def classify(**o):
 
 
 @main.command()
-@click.option("--embeddings", metavar="STORE.zarr", required=True, help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).")
+@click.option(
+    "--embeddings",
+    metavar="STORE.zarr",
+    required=True,
+    help="Embedding store written by `tsmap embed` (or predict --keep-embeddings).",
+)
 @click.option("--out", metavar="FILE.tif", required=True, help="Scenicness map to write (float32 on the 1-10 scale).")
 @click.option("--prompts", metavar="NAME|FILE", default="illustrative", show_default=True,
               help="Rated prompts: a YAML file, the Levering et al. CSV, or a bundled set name.")
@@ -360,9 +583,19 @@ def classify(**o):
 @click.option("--min-prompts", metavar="N", default=2, type=click.IntRange(min=1), show_default=True,
               help="late: only raters with at least this many prompts.")
 @click.option("--clip-model", metavar="MODEL", default=DEFAULT_MODEL, show_default=True, help="open_clip text model.")
-@click.option("--clip-pretrained", metavar="TAG|FILE", default=DEFAULT_PRETRAINED, show_default=True, help="open_clip tag, weights file, or 'none'.")
+@click.option(
+    "--clip-pretrained",
+    metavar="TAG|FILE",
+    default=DEFAULT_PRETRAINED,
+    show_default=True,
+    help="open_clip tag, weights file, or 'none'.",
+)
 @click.option("--quicklook", is_flag=True, help="Also write *_quicklook.png with a colour bar.")
-@click.option("--allow-missing", is_flag=True, help="Write nodata (and record it) for tiles missing from the store, instead of failing.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Write nodata (and record it) for tiles missing from the store, instead of failing.",
+)
 @_overwrite
 @_run_options
 def scenic(**o):
@@ -370,9 +603,18 @@ def scenic(**o):
     from .pipeline import scenic_embeddings
 
     result = scenic_embeddings(
-        embeddings=o["embeddings"], out=o["out"], prompts=o["prompts"], method=o["method"], min_prompts=o["min_prompts"],
-        clip_model=o["clip_model"], clip_pretrained=o["clip_pretrained"], quicklook=o["quicklook"],
-        client=o["scheduler"], workers=o["workers"], progress=not o["quiet"], allow_missing=o["allow_missing"],
+        embeddings=o["embeddings"],
+        out=o["out"],
+        prompts=o["prompts"],
+        method=o["method"],
+        min_prompts=o["min_prompts"],
+        clip_model=o["clip_model"],
+        clip_pretrained=o["clip_pretrained"],
+        quicklook=o["quicklook"],
+        client=o["scheduler"],
+        workers=o["workers"],
+        progress=not o["quiet"],
+        allow_missing=o["allow_missing"],
         overwrite=o["overwrite"],
     )
     _report(result.summary, result.outputs, f"{result.grid.shape[1]}x{result.grid.shape[0]} px")
@@ -389,8 +631,11 @@ def _report(summary, outputs, what: str) -> None:
     if summary is not None and summary.skipped:
         names = ", ".join(f"{a['item']}/{a['band']} ({len(a['tiles'])} tiles)" for a in summary.skipped[:4])
         more = f" and {len(summary.skipped) - 4} more" if len(summary.skipped) > 4 else ""
-        click.echo(f"WARNING: {len(summary.skipped)} unreadable assets were left out: {names}{more}; first error: "
-                   f"{summary.skipped[0]['error']} (recorded as skipped_assets in the outputs and the ledger)", err=True)
+        click.echo(
+            f"WARNING: {len(summary.skipped)} unreadable assets were left out: {names}{more}; first error: "
+            f"{summary.skipped[0]['error']} (recorded as skipped_assets in the outputs and the ledger)",
+            err=True,
+        )
     if summary is not None and summary.implausible:
         total = sum(n for _, n in summary.implausible)
         tiles = ", ".join(t for t, _ in summary.implausible[:8])
@@ -402,26 +647,43 @@ def _report(summary, outputs, what: str) -> None:
 @main.command()
 @click.argument("source", metavar="SOURCE")
 @click.argument("dest", metavar="DEST.safetensors")
-@click.option("--text-model", metavar="ID", default=None, help=f"Text model id the encoder is aligned to [default: the source's; {AUTHORS_TEXT_MODEL} for the authors' weights].")
-@click.option("--annual-position", type=click.Choice(["first", "mean"]), default=None,
-              help="Position row of a single (annual) time step: row 0 or the mean of the rows [default: the source's; first for the authors' weights].")
+@click.option(
+    "--text-model",
+    metavar="ID",
+    default=None,
+    help=f"Text model id the encoder is aligned to [default: the source's; {AUTHORS_TEXT_MODEL} for the authors' "
+         "weights].",
+)
+@click.option(
+    "--annual-position",
+    type=click.Choice(["first", "mean"]),
+    default=None,
+    help="Position row of a single (annual) time step: row 0 or the mean of the rows [default: the source's; first "
+         "for the authors' weights].",
+)
 @_overwrite
 @_verbosity
 def convert(source, dest, text_model, annual_position, overwrite, verbose, quiet):
-    """Convert encoder weights (the authors' .ckpt, a path or hf://OWNER/REPO/FILE) to a tsmap checkpoint (.safetensors)."""
+    """Convert encoder weights (the authors' .ckpt, a path or hf://OWNER/REPO/FILE) to a tsmap checkpoint
+    (.safetensors)."""
     from .checkpoint import convert_checkpoint
 
     ckpt = convert_checkpoint(source, dest, text_model=text_model, annual_position=annual_position, overwrite=overwrite)
     config = ckpt.model.config
     single = "position row 0" if config.annual_position == "first" else "the mean position row"
-    click.echo(f"wrote {dest}: {config.patch}x{config.patch} encoder, {ckpt.preprocessing.temporal} input, single step at {single}, "
-               f"text model {ckpt.text_model}, weights sha256 {ckpt.weights_sha256[:16]}")
+    click.echo(
+        f"wrote {dest}: {config.patch}x{config.patch} encoder, {ckpt.preprocessing.temporal} input, single step at "
+        f"{single}, "
+        f"text model {ckpt.text_model}, weights sha256 {ckpt.weights_sha256[:16]}"
+    )
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
-@click.option("--precision", "precisions", default="fp32,bf16", show_default=True, help="Comma-separated precisions to measure.")
+@click.option(
+    "--precision", "precisions", default="fp32,bf16", show_default=True, help="Comma-separated precisions to measure."
+)
 @click.option("--batch", default=None, type=click.IntRange(min=1),
               help="Pixels per forward [default: the encoder's default for the device].")
 @click.option("--rounds", default=3, type=click.IntRange(min=1), show_default=True,
@@ -438,7 +700,14 @@ def bench(as_json, device, precisions, batch, rounds, workers, no_vit, verbose, 
     from .encode import check_device
 
     check_device(device)
-    result = run_bench(device=device, precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()), batch=batch, rounds=rounds, workers=workers, vit=not no_vit)
+    result = run_bench(
+        device=device,
+        precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()),
+        batch=batch,
+        rounds=rounds,
+        workers=workers,
+        vit=not no_vit,
+    )
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
 
 

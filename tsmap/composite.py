@@ -41,7 +41,9 @@ def mask_clouds(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr
     if cube.chunks is None:
         values = _observations(data, **kw)
     else:
-        values = data.map_blocks(_observations, **kw, dtype=np.float32, chunks=(data.chunks[0], (len(SPECTRAL_NAMES),)) + data.chunks[2:])
+        values = data.map_blocks(
+            _observations, **kw, dtype=np.float32, chunks=(data.chunks[0], (len(SPECTRAL_NAMES),)) + data.chunks[2:]
+        )
     return xr.DataArray(values, dims=cube.dims, coords={**cube.coords, BAND: list(SPECTRAL_NAMES)}, attrs=cube.attrs)
 
 
@@ -54,13 +56,21 @@ def composite(cube: xr.DataArray, spec: CompositeSpec = CompositeSpec()) -> xr.D
     """
     cube = _ordered(cube)
     month = cube[TIME].dt.month.values - 1
-    kw = {"month": month, "n": spec.periods, "masked": spec.masked, "authors": spec.rule == "authors", "fill": spec.fills}
+    kw = {
+        "month": month,
+        "n": spec.periods,
+        "masked": spec.masked,
+        "authors": spec.rule == "authors",
+        "fill": spec.fills,
+    }
     n_planes = spec.periods * len(SPECTRAL_NAMES)
     data = cube.data
     if cube.chunks is None:
         planes = _composite_block(data, **kw)
     else:  # one output per input chunk: dask fuses read -> composite, so the read block dies inside the task
-        planes = data.map_blocks(_composite_block, **kw, dtype=np.float32, drop_axis=[0], chunks=((n_planes + 1,),) + data.chunks[2:])
+        planes = data.map_blocks(
+            _composite_block, **kw, dtype=np.float32, drop_axis=[0], chunks=((n_planes + 1,),) + data.chunks[2:]
+        )
     s2 = planes[:n_planes].reshape((spec.periods, len(SPECTRAL_NAMES)) + planes.shape[1:])
     counts = planes[n_planes].astype(np.uint8)
     coords = {MONTH: period_dates(cube[TIME].values, spec.periods), BAND: list(SPECTRAL_NAMES), Y: cube[Y], X: cube[X]}

@@ -1,8 +1,9 @@
 """Apply the encoder to every pixel of a composite cube, lazily, chunk by chunk.
 
-:class:`EncoderSpec` is how a process (a Dask worker) gets its :class:`PixelEncoder`. Tasks carry an :class:`EncoderSpec` (a path, a hash and a few numbers), never the model: the first
-task in a process loads the weights, later tasks reuse them. Cached models are keyed by the
-checkpoint's SHA-256, so a file that changed between the driver and a worker is refused, not mixed.
+:class:`EncoderSpec` is how a process (a Dask worker) gets its :class:`PixelEncoder`. Tasks carry an
+:class:`EncoderSpec` (a path, a hash and a few numbers), never the model: the first task in a process loads
+the weights, later tasks reuse them. Cached models are keyed by the checkpoint's SHA-256, so a file that
+changed between the driver and a worker is refused, not mixed.
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ class PixelEncoder:
         self.precision = precision
         config = model.config
         if config.patch != preprocessing.patch:
-            raise InputError(f"the model reads {config.patch}x{config.patch} patches but the preprocessing spec says {preprocessing.patch}; pass the checkpoint's own spec")
+            raise InputError(
+                f"the model reads {config.patch}x{config.patch} patches but the preprocessing spec says "
+                f"{preprocessing.patch}; pass the checkpoint's own spec"
+            )
         self.patch, self.bands, self.out_dim = config.patch, config.bands, config.out_dim
         self._token = weights_sha256(model.state_dict())[:16]
         cast = self.device.type == "cpu" and precision == "bf16"
@@ -110,7 +114,15 @@ class PixelEncoder:
 
     def __dask_tokenize__(self):
         config = self.model.config  # a single step's position row changes embeddings, not weights
-        return ("tsmap.PixelEncoder", self._token, config, str(self.device), self.precision, self.batch_size, self.preprocessing)
+        return (
+            "tsmap.PixelEncoder",
+            self._token,
+            config,
+            str(self.device),
+            self.precision,
+            self.batch_size,
+            self.preprocessing,
+        )
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block)
@@ -123,7 +135,9 @@ class PixelEncoder:
             pixels, so strided P x P windows are never expanded for the whole block."""
             return block[np.unravel_index(idx, lead)] if lead else block[None]
 
-        valid = np.concatenate([_valid_steps(take(np.arange(s, min(n, s + VALIDITY_STEP)))) for s in range(0, n, VALIDITY_STEP)])
+        valid = np.concatenate(
+            [_valid_steps(take(np.arange(s, min(n, s + VALIDITY_STEP)))) for s in range(0, n, VALIDITY_STEP)]
+        )
         out = np.full((n, self.out_dim), np.nan, dtype=np.float32)
         todo = np.flatnonzero(valid.any(-1))
         for start in range(0, todo.size, self.batch_size):
@@ -136,9 +150,13 @@ class PixelEncoder:
         n = 2 if p == 1 else 4
         want = "(..., month, band)" if p == 1 else f"(..., month, band, {p}, {p})"
         if len(shape) < n or shape[-n + 1] != self.bands or (p > 1 and tuple(shape[-2:]) != (p, p)):
-            raise InputError(f"encoder input has shape {shape}; this {p}x{p} model needs {want} with {self.bands} bands")
+            raise InputError(
+                f"encoder input has shape {shape}; this {p}x{p} model needs {want} with {self.bands} bands"
+            )
         if shape[-n] not in (12, 4, 1):
-            raise InputError(f"encoder input has {shape[-n]} time steps; give 12 (monthly), 4 (quarterly) or 1 (annual)")
+            raise InputError(
+                f"encoder input has {shape[-n]} time steps; give 12 (monthly), 4 (quarterly) or 1 (annual)"
+            )
         return tuple(shape[-n:])
 
     @torch.inference_mode()
@@ -167,7 +185,10 @@ def embed(s2: xr.DataArray, encoder: PixelEncoder) -> xr.DataArray:
         s2 = neighbourhoods(s2, encoder.patch, edge="edge")
     core = [MONTH, BAND] + ([PATCH_Y, PATCH_X] if PATCH_Y in s2.dims else [])
     if len(core) == 4 and (s2.sizes[PATCH_Y], s2.sizes[PATCH_X]) != (encoder.patch, encoder.patch):
-        raise InputError(f"composite windows are {s2.sizes[PATCH_Y]}x{s2.sizes[PATCH_X]} but the encoder reads {encoder.patch}x{encoder.patch}")
+        raise InputError(
+            f"composite windows are {s2.sizes[PATCH_Y]}x{s2.sizes[PATCH_X]} but the encoder reads "
+            f"{encoder.patch}x{encoder.patch}"
+        )
     s2 = s2.chunk({d: -1 for d in core}) if s2.chunks is not None else s2
     out = xr.apply_ufunc(
         encoder,
@@ -223,7 +244,9 @@ class EncoderSpec:
         return f"{os.path.basename(self.checkpoint)} sha256:{self.sha256}"
 
     def key(self) -> str:
-        return hashlib.sha256(repr((self.weights_id, self.device, self.batch_size, self.precision, self.share_batches)).encode()).hexdigest()[:16]
+        return hashlib.sha256(
+            repr((self.weights_id, self.device, self.batch_size, self.precision, self.share_batches)).encode()
+        ).hexdigest()[:16]
 
     def load(self) -> PixelEncoder:
         """The encoder, loaded on the first call in this process and cached after that.
@@ -240,7 +263,9 @@ class EncoderSpec:
             if key not in _CACHE:
                 options = {"batch_size": self.batch_size} if self.batch_size else {}
                 encoder = PixelEncoder(*self._load_model(), device=self.device, precision=self.precision, **options)
-                _CACHE[key] = SharedBatches(encoder, min_pixels=4 * encoder.batch_size) if self.share_batches else encoder
+                _CACHE[key] = (
+                    SharedBatches(encoder, min_pixels=4 * encoder.batch_size) if self.share_batches else encoder
+                )
                 LOADS["count"] += 1
             return _CACHE[key]
 
@@ -248,5 +273,7 @@ class EncoderSpec:
         if self.checkpoint is None:
             return build_encoder(self.config, seed=self.seed), AUTHORS
         if os.path.exists(self.checkpoint) and file_sha256(self.checkpoint) != self.sha256:
-            raise ModelError(f"checkpoint {self.checkpoint!r} changed since the run started (hash differs); rerun the command")
+            raise ModelError(
+                f"checkpoint {self.checkpoint!r} changed since the run started (hash differs); rerun the command"
+            )
         return load_encoder(self.checkpoint)

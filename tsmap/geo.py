@@ -220,7 +220,9 @@ class Grid:
         resolution = check_resolution(epsg, resolution)
         minx, miny, maxx, maxy = transform_bounds("EPSG:4326", f"EPSG:{epsg}", *bbox.as_tuple(), densify_pts=21)
         if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
-            raise InputError(f"bbox {bbox.as_tuple()} cannot be projected to EPSG:{epsg}; choose a CRS that covers the AOI")
+            raise InputError(
+                f"bbox {bbox.as_tuple()} cannot be projected to EPSG:{epsg}; choose a CRS that covers the AOI"
+            )
         r = resolution
         snapped = (math.floor(minx / r) * r, math.floor(miny / r) * r, math.ceil(maxx / r) * r, math.ceil(maxy / r) * r)
         return cls(epsg=epsg, bounds=snapped, resolution=resolution)
@@ -255,8 +257,12 @@ def epsg_of(crs: str | int) -> int:
     try:
         parsed = CRS.from_user_input(int(text) if text.isdigit() else text)
     except CRSError as exc:
-        raise InputError(f"CRS {text[:80]!r} is not valid ({' '.join(str(exc).split())[:120]}); give an EPSG code such as 32632") from None
+        raise InputError(
+            f"CRS {text[:80]!r} is not valid ({' '.join(str(exc).split())[:120]}); give an EPSG code such as 32632"
+        ) from None
     code = parsed.to_epsg()
     if code is None:
-        raise InputError(f"CRS {text[:80]!r} matches no EPSG code; tsmap grids are defined by one, so give it (e.g. --crs 32632)")
+        raise InputError(
+            f"CRS {text[:80]!r} matches no EPSG code; tsmap grids are defined by one, so give it (e.g. --crs 32632)"
+        )
     return int(code)

@@ -52,7 +52,9 @@ def _cog(path: str) -> str:
                  f"({src.dtypes[0]}, nodata {src.nodata})"]
     if "classes" in tags:
         names = typed_value(tags["classes"])
-        shown = ", ".join(f"{i} {n}" for i, n in enumerate(names[:12])) + (f", ... ({len(names)} classes)" if len(names) > 12 else "")
+        shown = ", ".join(f"{i} {n}" for i, n in enumerate(names[:12])) + (
+            f", ... ({len(names)} classes)" if len(names) > 12 else ""
+        )
         lines.append(f"classes:     {shown}; 254 unknown, 255 no data")
     lines += [f"{k + ':':<12} {_short(tags[k])}" for k in COG_KEYS if k in tags]
     if "items" in tags:
@@ -66,14 +68,19 @@ def _store(path: str) -> str:
     emb = store.group["embedding"] if "embedding" in store.group.array_keys() else None
     prov = attrs.get("tsmap_provenance", {})
     missing = attrs.get("tsmap_missing_tiles", [])
-    lines = [f"{path}: tsmap embedding store (Zarr v3)", _grid_line(store.grid.epsg, store.grid.shape, store.grid.resolution),
-             f"tiles:       {len(store.tiles)} of {store.tile_size} px"]
+    lines = [
+        f"{path}: tsmap embedding store (Zarr v3)",
+        _grid_line(store.grid.epsg, store.grid.shape, store.grid.resolution),
+        f"tiles:       {len(store.tiles)} of {store.tile_size} px",
+    ]
     if emb is not None:
         lines.append(f"embeddings:  {emb.shape[0]}-d, {emb.dtype} ({prov.get('encoding', emb.dtype)})")
     period = attrs.get("tsmap_period") or [None, None]
     lines.append(f"period:      {str(period[0])[:10]} .. {str(period[1])[:10]}")
-    lines.append(f"complete:    {'yes' if attrs.get('complete') else 'no (rerun the same tsmap embed command to finish it)'}"
-                 + (f"; {len(missing)} tiles missing (nodata): {', '.join(missing[:8])}" if missing else ""))
+    lines.append(
+        f"complete:    {'yes' if attrs.get('complete') else 'no (rerun the same tsmap embed command to finish it)'}"
+        + (f"; {len(missing)} tiles missing (nodata): {', '.join(missing[:8])}" if missing else "")
+    )
     lines += [f"{k + ':':<12} {_short(prov[k])}" for k in ("checkpoint", "stac", "query", "synthetic") if k in prov]
     if "items" in prov:
         lines.append(f"{'items:':<12} {Provenance.from_tags(prov).n_items} scenes")

@@ -37,7 +37,8 @@ def band_assets(item) -> dict[str, str]:
     missing = [b.name for b in ALL_BANDS if b.name not in found]
     if missing:
         raise DataError(
-            f"item {item.id!r} has no asset for band(s) {', '.join(missing)} (its assets: {', '.join(sorted(item.assets))}); "
+            f"item {item.id!r} has no asset for band(s) {', '.join(missing)} (its assets: "
+            f"{', '.join(sorted(item.assets))}); "
             "use a Sentinel-2 L2A collection such as 'sentinel-2-l2a', or drop that item"
         )
     return found
@@ -191,7 +192,9 @@ def check_href(href: str, *, item_id: str, band: str, catalog: str, local_ok: bo
         raise DataError(f"{where}, a GDAL virtual path; tsmap reads only plain paths and http(s) or object-store URLs")
     if scheme in ("", "file"):
         if not local_ok:
-            raise DataError(f"{where}, a local file, but that catalog is remote: a remote catalog may point only at http(s) "
-                            "or object-store URLs (pass --allow-local-assets if you trust it)")
+            raise DataError(
+                f"{where}, a local file, but that catalog is remote: a remote catalog may point only at http(s) "
+                "or object-store URLs (pass --allow-local-assets if you trust it)"
+            )
     elif scheme not in REMOTE_SCHEMES:
         raise DataError(f"{where}; tsmap reads only paths and {', '.join(REMOTE_SCHEMES)} URLs")

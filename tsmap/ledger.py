@@ -37,7 +37,9 @@ class Ledger:
     implausible: dict[str, int] = field(default_factory=dict)  #: tile id -> observations left out as impossible
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, fingerprint: str, tiles: int, resume: bool = True, inputs: dict | None = None) -> "Ledger":
+    def open(
+        cls, path: str | os.PathLike, *, fingerprint: str, tiles: int, resume: bool = True, inputs: dict | None = None
+    ) -> "Ledger":
         """Resume the ledger at ``path`` if it belongs to the same run (and ``resume``), else start anew."""
         path = os.fspath(path)
         old = cls._read(path) if resume else None
@@ -46,7 +48,13 @@ class Ledger:
             _end_line(path)  # a line cut short by a crash must not swallow the next event
             return old
         ledger = cls(path, fingerprint, inputs=dict(inputs or {}))
-        header = {"kind": "header", "fingerprint": fingerprint, "tiles": tiles, "tsmap": __version__, "inputs": ledger.inputs}
+        header = {
+            "kind": "header",
+            "fingerprint": fingerprint,
+            "tiles": tiles,
+            "tsmap": __version__,
+            "inputs": ledger.inputs,
+        }
         write_text(path, json.dumps(header) + "\n")
         return ledger
 

@@ -8,9 +8,10 @@ their older code, ``class_token``; tsmap's loaders also read their newest name, 
 Two forwards share the same parameters:
 
 * training mode, or eval mode with autograd on, runs the stock ``nn.TransformerEncoder``;
-* eval mode under ``torch.no_grad``/``inference_mode`` runs a fast path that is the same function, re-associated: the first layer's QKV
-  projection is folded into the spectral embedding (post-norm only), and the last layer computes
-  only what the class token needs (its query against keys/values folded into per-head vectors).
+* eval mode under ``torch.no_grad``/``inference_mode`` runs a fast path that is the same function,
+  re-associated: the first layer's QKV projection is folded into the spectral embedding (post-norm only), and
+  the last layer computes only what the class token needs (its query against keys/values folded into per-head
+  vectors).
 """
 
 from __future__ import annotations
@@ -183,7 +184,9 @@ class TimeSenCLIPEncoder(nn.Module):
             qkv = None
             if i == 0 and self.folds_first_layer:  # QKV of W_e x + t is (W_in W_e) x + W_in t + b_in
                 w_in, b_in = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
-                qkv = _linear(rows, torch.cat([w_in @ self.spectral_embedding[1].weight, F.linear(table, w_in, b_in).T], dim=1))
+                qkv = _linear(
+                    rows, torch.cat([w_in @ self.spectral_embedding[1].weight, F.linear(table, w_in, b_in).T], dim=1)
+                )
             z = _layer(layer, z, bias, c.heads, act, c.norm_first, qkv)
         raise AssertionError("unreachable")  # pragma: no cover - depth >= 1
 
@@ -230,7 +233,9 @@ def _ffn(layer, z, act: str) -> torch.Tensor:
     return _linear(_linear(z, layer.linear1.weight, layer.linear1.bias, act), layer.linear2.weight, layer.linear2.bias)
 
 
-def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str | None = None) -> torch.Tensor:
+def _linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str | None = None
+) -> torch.Tensor:
     """``act(x @ weight.T + bias)``. On CPU through oneDNN, with bias and activation fused: the same
     maths in another summation order (up to 1.4e-4 from BLAS per linear, 1.2e-7 at the encoder output),
     1.15-1.21x BLAS's fp32 speed per linear on a 2-core AMD EPYC (1.07x for the whole encoder;

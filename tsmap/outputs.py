@@ -131,7 +131,12 @@ def publish(
         title = quicklook_title(main, item_tags, period, parts.grid.epsg)
         png = write_quicklook(main.path, paths.quicklook, title=title, legend=main.legend,
                               scenic=SCENIC_LAYER in main.layers)
-        assets["quicklook"] = {"href": png, "type": "image/png", "roles": ["overview"], "title": "quicklook with legend"}
+        assets["quicklook"] = {
+            "href": png,
+            "type": "image/png",
+            "roles": ["overview"],
+            "title": "quicklook with legend",
+        }
         written.append(png)
     assets.update(extra_assets or {})
     written.append(write_stac_item(paths.item, grid=parts.grid, assets=assets, provenance=item_tags,
@@ -226,11 +231,15 @@ def write_stac_item(
             "proj:shape": [int(v) for v in grid.shape],
             "proj:transform": [float(v) for v in list(grid.transform)[:6]],
             "processing:software": {"tsmap": __version__},
-            "processing:lineage": "TimeSenCLIP embeddings of cloud-masked Sentinel-2 L2A composites, scored against text prompts",
+            "processing:lineage": "TimeSenCLIP embeddings of cloud-masked Sentinel-2 L2A composites, scored against "
+            "text prompts",
             **{f"tsmap:{k}": v for k, v in typed.items()},
         },
-        "links": [{"rel": "derived_from", "href": _href(h, folder), "type": "application/geo+json"}
-                  for h in typed_value(provenance.get("item_hrefs", "[]")) if h],
+        "links": [
+            {"rel": "derived_from", "href": _href(h, folder), "type": "application/geo+json"}
+            for h in typed_value(provenance.get("item_hrefs", "[]"))
+            if h
+        ],
         "assets": {key: {**a, "href": _href(a["href"], folder)} for key, a in assets.items()},
     }
     write_text(path, json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -39,13 +39,19 @@ def neighbourhoods(s2: xr.DataArray, size: int, *, edge: str = "nan") -> xr.Data
     data = data.rechunk({0: -1, 1: -1})
     if r:  # dask merges chunks thinner than r with their neighbours
         boundary = EDGES[edge]
-        padded = da.overlap.overlap(data, depth={0: 0, 1: 0, 2: r, 3: r}, boundary={0: "none", 1: "none", 2: boundary, 3: boundary})
+        padded = da.overlap.overlap(
+            data, depth={0: 0, 1: 0, 2: r, 3: r}, boundary={0: "none", 1: "none", 2: boundary, 3: boundary}
+        )
     else:
         padded = data
     chunks = padded.chunks[:2] + tuple(tuple(c - 2 * r for c in axis) for axis in padded.chunks[2:])
-    windows = padded.map_blocks(_windows, size=int(size), new_axis=[4, 5], chunks=chunks + ((size,), (size,)), dtype=data.dtype)
+    windows = padded.map_blocks(
+        _windows, size=int(size), new_axis=[4, 5], chunks=chunks + ((size,), (size,)), dtype=data.dtype
+    )
     coords = {k: s2.coords[k] for k in (MONTH, BAND, Y, X, SPATIAL_REF) if k in s2.coords}
-    return xr.DataArray(windows, dims=(MONTH, BAND, Y, X, PATCH_Y, PATCH_X), coords=coords, name=s2.name, attrs=s2.attrs)
+    return xr.DataArray(
+        windows, dims=(MONTH, BAND, Y, X, PATCH_Y, PATCH_X), coords=coords, name=s2.name, attrs=s2.attrs
+    )
 
 
 def _windows(block: np.ndarray, *, size: int) -> np.ndarray:

@@ -82,8 +82,13 @@ class MapResult:
 
     def _repr_html_(self) -> str:
         h, w = self.grid.shape
-        rows = [("grid", f"{w} x {h} px at {self.grid.resolution:g} m, EPSG:{self.grid.epsg}"), ("scenes", self.n_items)]
-        rows += [(k, v) for k, v in self.maps.items()] + ([("classes", ", ".join(self.classes))] if self.classes else [])
+        rows = [
+            ("grid", f"{w} x {h} px at {self.grid.resolution:g} m, EPSG:{self.grid.epsg}"),
+            ("scenes", self.n_items),
+        ]
+        rows += [(k, v) for k, v in self.maps.items()] + (
+            [("classes", ", ".join(self.classes))] if self.classes else []
+        )
         if self.summary is not None:
             s = self.summary
             rows.append(("tiles", f"{s.tiles} ({s.computed} computed, {s.reused} reused, {len(s.missing)} missing)"))
@@ -236,9 +241,18 @@ def _store_item(paths: OutputPaths, src: Source, record: Provenance, summary: Ru
 
 @_parameters(STORE_PARAMETERS)
 def classify_embeddings(
-    *, embeddings: str | os.PathLike, prompts: str | PromptSet, out: str | os.PathLike,
-    clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED, quicklook: bool = False,
-    client=None, workers: int | None = None, progress: bool = True, allow_missing: bool = False, overwrite: bool = False,
+    *,
+    embeddings: str | os.PathLike,
+    prompts: str | PromptSet,
+    out: str | os.PathLike,
+    clip_model: str = DEFAULT_MODEL,
+    clip_pretrained: str = DEFAULT_PRETRAINED,
+    quicklook: bool = False,
+    client=None,
+    workers: int | None = None,
+    progress: bool = True,
+    allow_missing: bool = False,
+    overwrite: bool = False,
 ) -> MapResult:
     """Map ``prompts`` from an embedding store, without touching imagery (the maps :func:`predict` makes).
 

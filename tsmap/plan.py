@@ -76,17 +76,20 @@ class Plan:
         months = "  ".join(f"{m}: {n}" for m, n in self.per_month)
         reads = (f"reads ~{self.read_px_per_s:,.0f} px/s per worker (timed on a probe window)" if self.read_px_per_s > 0
                  else "imagery reads not timed")
-        return "\n".join([
-            f"items:  {self.n_items} scenes, {self.first} .. {self.last}",
-            f"months: {months}",
-            f"collections: {', '.join(f'{name} ({n} items)' for name, n in self.collections)}",
-            f"overpasses: {len(self.overpasses)} (the items of one overpass make one time step)",
-            *(f"  {o.describe()}" for o in self.overpasses),
-            f"grid:   {w} x {h} px ({self.pixels:,} px, {self.km2:,.1f} km²) at {self.grid.resolution:g} m in EPSG:{self.grid.epsg}",
-            f"reads:  {_size(self.read_bytes)} of band windows (uncompressed; COGs are read in compressed blocks)",
-            f"tiles:  {self.tiles} of {self.tile} x {self.tile} px on {min(self.workers, self.tiles)} workers",
-            f"time:   ~{_duration(self.seconds)}: encoder {self.px_per_s:,.0f} px/s per worker, {reads}",
-        ])
+        return "\n".join(
+            [
+                f"items:  {self.n_items} scenes, {self.first} .. {self.last}",
+                f"months: {months}",
+                f"collections: {', '.join(f'{name} ({n} items)' for name, n in self.collections)}",
+                f"overpasses: {len(self.overpasses)} (the items of one overpass make one time step)",
+                *(f"  {o.describe()}" for o in self.overpasses),
+                f"grid:   {w} x {h} px ({self.pixels:,} px, {self.km2:,.1f} km²) at {self.grid.resolution:g} m in "
+                f"EPSG:{self.grid.epsg}",
+                f"reads:  {_size(self.read_bytes)} of band windows (uncompressed; COGs are read in compressed blocks)",
+                f"tiles:  {self.tiles} of {self.tile} x {self.tile} px on {min(self.workers, self.tiles)} workers",
+                f"time:   ~{_duration(self.seconds)}: encoder {self.px_per_s:,.0f} px/s per worker, {reads}",
+            ]
+        )
 
     def _repr_html_(self) -> str:
         return result_html("tsmap Plan", [tuple(line.split(":", 1)) for line in self.describe().splitlines()])

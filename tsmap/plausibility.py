@@ -102,7 +102,8 @@ def check_tile(counts: np.ndarray, dates: list[str], *, what: str) -> tuple[int,
 
 
 def describe(per_tile: dict[str, int]) -> str:
-    """The provenance tag value: JSON of the observations left out per tile, e.g. ``{"r0000c0001": 12}`` (``{}``: none)."""
+    """The provenance tag value: JSON of the observations left out per tile, e.g. ``{"r0000c0001": 12}``
+    (``{}``: none)."""
     import json
 
     return json.dumps({tile: int(n) for tile, n in sorted(per_tile.items()) if n})

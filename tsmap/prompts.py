@@ -67,9 +67,13 @@ class PromptSet:
 
     def __post_init__(self) -> None:
         if self.ensembling not in ENSEMBLING:
-            raise InputError(f"{self.name}: 'ensembling' must be one of {', '.join(ENSEMBLING)}, got {self.ensembling!r}")
+            raise InputError(
+                f"{self.name}: 'ensembling' must be one of {', '.join(ENSEMBLING)}, got {self.ensembling!r}"
+            )
         if self.unknown is not None and any(not 0 <= i < len(self.classes) for i in self.unknown.negative):
-            raise InputError(f"{self.name}: unknown.negative refers to a class index outside 0..{len(self.classes) - 1}")
+            raise InputError(
+                f"{self.name}: unknown.negative refers to a class index outside 0..{len(self.classes) - 1}"
+            )
 
     def texts(self) -> list[list[str]]:
         """Every text to encode, grouped per class (prompts, then templates filled with the name)."""
@@ -99,7 +103,11 @@ class PromptSet:
             if self.unknown.negative:
                 doc["unknown"]["negative"] = self.negatives
         doc["classes"] = [
-            {k: v for k, v in (("name", c.name), ("code", c.code), ("color", c.color), ("prompts", list(c.prompts))) if v}
+            {
+                k: v
+                for k, v in (("name", c.name), ("code", c.code), ("color", c.color), ("prompts", list(c.prompts)))
+                if v
+            }
             for c in self.classes
         ]
         return doc
@@ -135,7 +143,9 @@ def bundled() -> list[str]:
     )
 
 
-def read_document(source: str | os.PathLike, *, kind: str, names: list[str], suffix: str = ".yaml") -> tuple[object, str]:
+def read_document(
+    source: str | os.PathLike, *, kind: str, names: list[str], suffix: str = ".yaml"
+) -> tuple[object, str]:
     """Parsed YAML of a file, or of a bundled file by name; returns ``(document, default name)``."""
     source = str(source)
     if os.path.exists(source):
@@ -143,7 +153,9 @@ def read_document(source: str | os.PathLike, *, kind: str, names: list[str], suf
     elif source in names:
         text, name = resources.files("tsmap.prompt_sets").joinpath(f"{source}{suffix}").read_text("utf-8"), source
     else:
-        raise InputError(f"{kind} file {source!r} does not exist; give a YAML file or a bundled set ({', '.join(names)})")
+        raise InputError(
+            f"{kind} file {source!r} does not exist; give a YAML file or a bundled set ({', '.join(names)})"
+        )
     return load_yaml(text, where=f"{kind} {source!r}"), name
 
 
@@ -167,7 +179,9 @@ def parse_prompts(doc, *, name: str = "prompts", where: str = "prompts") -> Prom
     codes = [c.code for c in classes if c.code is not None]
     _unique(codes, codes, where, "code", "codes")
     if len(classes) > 254:
-        raise InputError(f"{where}: {len(classes)} classes; at most 254 fit the uint8 class map (254/255 are unknown/nodata)")
+        raise InputError(
+            f"{where}: {len(classes)} classes; at most 254 fit the uint8 class map (254/255 are unknown/nodata)"
+        )
     n_texts = sum(len(c.prompts) + len(templates) or 1 for c in classes)
     if n_texts > MAX_PROMPT_TEXTS:
         raise InputError(
@@ -195,7 +209,9 @@ def _parse_class(entry, i: int, where: str) -> PromptClass:
     _no_unknown_keys(entry, _CLASS_KEYS, f"{where}: class {cname!r}")
     prompts = _strings(entry.get("prompts", []), f"{where}: class {cname!r} prompts")
     if "prompts" in entry and not prompts:
-        raise InputError(f"{where}: class {cname!r} has an empty 'prompts' list; add prompts or drop the key to use the name")
+        raise InputError(
+            f"{where}: class {cname!r} has an empty 'prompts' list; add prompts or drop the key to use the name"
+        )
     if len(set(prompts)) != len(prompts):
         raise InputError(f"{where}: class {cname!r} prompts repeat a sentence; each prompt must be unique")
     code, color = entry.get("code"), entry.get("color")
@@ -221,7 +237,9 @@ def _parse_unknown(doc, names: list[str], where: str) -> UnknownRule | None:
     negative = _strings(doc.get("negative", []), f"{where}: unknown.negative")
     for n in negative:
         if n not in names:
-            raise InputError(f"{where}: unknown.negative names {n!r}, which is not a class; list it under 'classes' too")
+            raise InputError(
+                f"{where}: unknown.negative names {n!r}, which is not a class; list it under 'classes' too"
+            )
     if len(negative) >= len(names):
         raise InputError(f"{where}: unknown.negative lists every class; leave at least one class to map")
     return UnknownRule(**values, negative=tuple(names.index(n) for n in negative))

@@ -1,10 +1,10 @@
 """The per-asset reader behind the lazy cube: stackstac's rasterio reader plus signing and clear errors.
 
-stackstac builds one reader per (item, band) asset and calls it from the dask tasks. This one
-signs the href when the reader opens (Planetary Computer), removes the item's DN offset, re-opens with a freshly signed URL once
-the token is about to expire, and turns any open/read failure — including the I/O trouble GDAL only
-warns about — into a one-line :class:`AssetError` that names the asset, so the tile can leave that
-asset out (:func:`tsmap.retry.read_leaving_out`).
+stackstac builds one reader per (item, band) asset and calls it from the dask tasks. This one signs the href
+when the reader opens (Planetary Computer), removes the item's DN offset, re-opens with a freshly signed URL
+once the token is about to expire, and turns any open/read failure — including the I/O trouble GDAL only warns
+about — into a one-line :class:`AssetError` that names the asset, so the tile can leave that asset out
+(:func:`tsmap.retry.read_leaving_out`).
 """
 
 from __future__ import annotations

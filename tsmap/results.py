@@ -32,7 +32,9 @@ def open_map(paths: dict[str, str] | list[str], *, chunks: dict | None = None):
     layers, attrs = {}, {}
     for path in files:
         da = rioxarray.open_rasterio(path, chunks=chunks or {"band": 1, "y": 2048, "x": 2048}, mask_and_scale=False)
-        names = [str(n) for n in np.atleast_1d(da.attrs.get("long_name", [f"band_{i + 1}" for i in range(da.sizes["band"])]))]
+        names = [
+            str(n) for n in np.atleast_1d(da.attrs.get("long_name", [f"band_{i + 1}" for i in range(da.sizes["band"])]))
+        ]
         tags = _tags(path)
         attrs.update({k: typed_value(tags[k]) for k in RUN_ATTRS if k in tags})
         for i, name in enumerate(names):
@@ -68,8 +70,11 @@ def plot_map(data, layer: str | None = None, *, ax=None, title: str | None = Non
 
 def result_html(title: str, rows: list[tuple[str, str]]) -> str:
     """A small HTML table (notebook ``_repr_html_``) of ``rows`` under ``title``."""
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-                   for k, v in rows)
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td "
+        f"style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
+    )
     return f"<div><strong>{html.escape(title)}</strong><table>{body}</table></div>"
 
 

@@ -32,12 +32,12 @@ def search_text(
 ) -> dict:
     """The ``top`` pixels of an (embed, y, x) cube most similar to ``query``, as a GeoJSON FeatureCollection.
 
-    ``query`` is text (encoded with the open_clip ``clip_model``/``clip_pretrained`` (the keyword names of :func:`tsmap.predict`), cached) or an embedding
-    (D,). Pixel centres come from the cube's ``x``/``y`` coordinates when it has them, else from
-    ``grid``; ``grid.epsg`` is their CRS. Each feature is a lon/lat point with ``rank`` (1 = best),
-    ``score`` (cosine), ``row``/``col`` and ``x``/``y`` in the grid CRS. Ties go to the first pixel in
-    row-major order; NaN pixels are never returned. Reads each chunk once and keeps only ``top``
-    candidates per chunk, so memory does not grow with the area.
+    ``query`` is text (encoded with the open_clip ``clip_model``/``clip_pretrained`` (the keyword names of
+    :func:`tsmap.predict`), cached) or an embedding (D,). Pixel centres come from the cube's ``x``/``y``
+    coordinates when it has them, else from ``grid``; ``grid.epsg`` is their CRS. Each feature is a lon/lat
+    point with ``rank`` (1 = best), ``score`` (cosine), ``row``/``col`` and ``x``/``y`` in the grid CRS. Ties
+    go to the first pixel in row-major order; NaN pixels are never returned. Reads each chunk once and keeps
+    only ``top`` candidates per chunk, so memory does not grow with the area.
     """
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
         raise InputError(f"top must be a positive number of pixels, got {top!r}")
@@ -48,7 +48,9 @@ def search_text(
     else:
         q = np.asarray(query, np.float32)
     if q.ndim != 1 or EMBED not in embedding.dims or embedding.sizes[EMBED] != q.shape[0]:
-        raise InputError(f"query embedding of shape {q.shape} does not fit pixel embeddings with dims {dict(embedding.sizes)}")
+        raise InputError(
+            f"query embedding of shape {q.shape} does not fit pixel embeddings with dims {dict(embedding.sizes)}"
+        )
     q = l2_normalise(q)
     rows, cols, scores = _top_pixels(embedding.transpose(Y, X, EMBED).data, q, int(top))
     xs, ys = _centres(embedding, grid, rows, cols)

@@ -25,7 +25,8 @@ log = logging.getLogger("tsmap")
 
 
 class ReadFailure(DataError):
-    """A tile's input (imagery, or its chunk of a store) could not be read, even after retries (a picklable one-line summary)."""
+    """A tile's input (imagery, or its chunk of a store) could not be read, even after retries (a picklable
+    one-line summary)."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,18 @@ def with_retries(read, policy: RetryPolicy, *, what: str):
             if not is_read_error(exc):
                 raise
             if attempt == policy.attempts or is_permanent(exc):
-                raise ReadFailure(f"{what}: {short_error(exc)} (after {attempt} attempt{'s' if attempt > 1 else ''})") from exc
+                raise ReadFailure(
+                    f"{what}: {short_error(exc)} (after {attempt} attempt{'s' if attempt > 1 else ''})"
+                ) from exc
             pause = policy.wait(attempt)
-            log.info("read of %s failed (attempt %d/%d: %s); retrying in %.1f s", what, attempt, policy.attempts, short_error(exc), pause)
+            log.info(
+                "read of %s failed (attempt %d/%d: %s); retrying in %.1f s",
+                what,
+                attempt,
+                policy.attempts,
+                short_error(exc),
+                pause,
+            )
             time.sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -114,7 +124,9 @@ def read_leaving_out(read, policy: RetryPolicy, *, what: str, lost) -> tuple[obj
                     raise ReadFailure(f"{what}: {problem}") from exc
                 continue
             if final:
-                raise ReadFailure(f"{what}: {short_error(exc)} (after {attempt} attempt{'s' if attempt > 1 else ''})") from exc
+                raise ReadFailure(
+                    f"{what}: {short_error(exc)} (after {attempt} attempt{'s' if attempt > 1 else ''})"
+                ) from exc
             retries -= 1
             pause = policy.wait(attempt)
             log.info("read of %s failed (attempt %d: %s); retrying in %.1f s", what, attempt, short_error(exc), pause)

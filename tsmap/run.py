@@ -82,7 +82,9 @@ class EmbeddingOutput:
         return OutputPaths(self.path).partial
 
     def create(self, grid, tile: int, attrs: dict) -> None:
-        _create_store(self.partial, grid=grid, tile=tile, variables=embedding_variables(self.dim, self.encoding), attrs=attrs)
+        _create_store(
+            self.partial, grid=grid, tile=tile, variables=embedding_variables(self.dim, self.encoding), attrs=attrs
+        )
 
     def reopen(self, fingerprint: str) -> bool:
         """Resume from ``partial``, or from a finished store of the same run (redelivered, or with missing tiles)."""
@@ -140,8 +142,14 @@ def execute(
                 pixels=sum(t.pixels for t in tiles), computed_pixels=0, seconds=0.0,
                 skipped=tuple(done_before.skipped_assets()), implausible=done_before.implausible_tiles())
             return summary, done_before.outputs
-        return run.go(client=client, workers=workers, allow_missing=allow_missing, max_skipped=max_skipped, progress=progress,
-                      label=label)
+        return run.go(
+            client=client,
+            workers=workers,
+            allow_missing=allow_missing,
+            max_skipped=max_skipped,
+            progress=progress,
+            label=label,
+        )
 
 
 class Run:
@@ -170,14 +178,20 @@ class Run:
         if old is None or not old.complete:
             return None
         if not self.same_inputs(old):
-            log.info("%s was made from other inputs (%s changed); making it again", old.path, changes(old.inputs, self.inputs))
+            log.info(
+                "%s was made from other inputs (%s changed); making it again",
+                old.path,
+                changes(old.inputs, self.inputs),
+            )
             return None
         if old.tiles_with(MISSING) and not allow_missing:
             return None  # this time the holes must be filled
         return old if all(os.path.exists(p) for p in old.outputs) else None
 
     def go(self, *, client, workers, allow_missing, max_skipped, progress, label) -> tuple[RunSummary, list[str]]:
-        for path in ([self.parts_path] if self.products else []) + ([self.embeddings.partial] if self.embeddings else []):
+        for path in ([self.parts_path] if self.products else []) + (
+            [self.embeddings.partial] if self.embeddings else []
+        ):
             _work_store(path)  # a folder of the user's there stops the run before anything is touched
         same = self.same_inputs(self.old)
         self._check_space([t for t in self.tiles if not (same and self.old.done(t.id))])
@@ -221,17 +235,26 @@ class Run:
         need = {_folder(self.ledger_path): run_bytes(pixels=pixels, todo_pixels=todo_px, layers=layers)}
         if self.embeddings is not None:
             folder = _folder(self.embeddings.path)
-            need[folder] = need.get(folder, 0) + todo_px * embedding_bytes(self.embeddings.dim, self.embeddings.encoding)
+            need[folder] = need.get(folder, 0) + todo_px * embedding_bytes(
+                self.embeddings.dim, self.embeddings.encoding
+            )
         self.needed = sum(need.values())
         for folder, needed in need.items():
             check_free_space(folder, needed)
 
     def _open_work(self, resume: bool) -> RasterStore | None:
         """The ledger and the stores to write: resumed, or new (after checking that what they replace is tsmap's)."""
-        ledger = Ledger.open(self.ledger_path, fingerprint=self.fingerprint, tiles=len(self.tiles), resume=resume, inputs=self.inputs)
+        ledger = Ledger.open(
+            self.ledger_path, fingerprint=self.fingerprint, tiles=len(self.tiles), resume=resume, inputs=self.inputs
+        )
         self.ledger = ledger
         if ledger.resumed:
-            log.info("resuming: %d of %d tiles already done (ledger %s)", sum(ledger.done(t.id) for t in self.tiles), len(self.tiles), ledger.path)
+            log.info(
+                "resuming: %d of %d tiles already done (ledger %s)",
+                sum(ledger.done(t.id) for t in self.tiles),
+                len(self.tiles),
+                ledger.path,
+            )
         parts = None
         if self.products:
             if ledger.resumed:
@@ -240,16 +263,26 @@ class Run:
                 parts = _create_store(self.parts_path, grid=self.grid, tile=self.tile, variables=_layers(self.products),
                                       attrs={"tsmap_fingerprint": self.fingerprint, "tsmap_work": "parts"})
         if self.embeddings is not None and not ledger.resumed:
-            self.embeddings.create(self.grid, self.tile, {
-                "tsmap_provenance": self.provenance, "tsmap_period": list(self.period), "tsmap_fingerprint": self.fingerprint,
-                "tsmap_inputs": digest(self.inputs), "complete": False})
+            self.embeddings.create(
+                self.grid,
+                self.tile,
+                {
+                    "tsmap_provenance": self.provenance,
+                    "tsmap_period": list(self.period),
+                    "tsmap_fingerprint": self.fingerprint,
+                    "tsmap_inputs": digest(self.inputs),
+                    "complete": False,
+                },
+            )
         if ledger.resumed:
             self._forget_lost_tiles(parts)
         return parts
 
     def _forget_lost_tiles(self, parts: RasterStore | None) -> None:
         """Tiles the ledger calls done whose chunks are not in the work stores are computed again."""
-        stores = [s for s in (parts, RasterStore.open(self.embeddings.partial) if self.embeddings else None) if s is not None]
+        stores = [
+            s for s in (parts, RasterStore.open(self.embeddings.partial) if self.embeddings else None) if s is not None
+        ]
         for tile in self.tiles:
             holes = [h for s in stores for h in s.holes(tile)] if self.ledger.done(tile.id) else []
             if holes:
@@ -264,18 +297,34 @@ class Run:
                 return [self.embeddings.path]
             return []
         main, folder = self.products[0], _folder(self.products[0].path)
-        tags = {**self.provenance, "tile_size": self.tile, "tiles": summary.tiles, "missing_tiles": json.dumps(list(summary.missing)),
-                "complete": "no: missing tiles are nodata" if summary.missing else "yes", "skipped_assets": json.dumps(list(summary.skipped)),
-                "implausible_observations": describe(dict(summary.implausible))}
+        tags = {
+            **self.provenance,
+            "tile_size": self.tile,
+            "tiles": summary.tiles,
+            "missing_tiles": json.dumps(list(summary.missing)),
+            "complete": "no: missing tiles are nodata" if summary.missing else "yes",
+            "skipped_assets": json.dumps(list(summary.skipped)),
+            "implausible_observations": describe(dict(summary.implausible)),
+        }
         stage = tempfile.mkdtemp(prefix=OutputPaths(main.path).stage_prefix, dir=folder)
         try:
             open(os.path.join(stage, STAGE_MARK), "w").close()
             staged = [dataclasses.replace(p, path=os.path.join(stage, os.path.basename(p.path))) for p in self.products]
             extra = None
             if self.embeddings is not None:
-                extra = {"embeddings": {"href": self.embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}}
-            files = publish(parts, staged, tags=tags, classes=self.deliverables.classes, quicklook=self.deliverables.quicklook,
-                            extra_assets=extra, period=self.period, folder=folder)
+                extra = {
+                    "embeddings": {"href": self.embeddings.path, "type": "application/vnd+zarr", "roles": ["data"]}
+                }
+            files = publish(
+                parts,
+                staged,
+                tags=tags,
+                classes=self.deliverables.classes,
+                quicklook=self.deliverables.quicklook,
+                extra_assets=extra,
+                period=self.period,
+                folder=folder,
+            )
             if self.embeddings is not None:
                 self.embeddings.finalize(summary.missing, dict(summary.implausible))
             written = [os.path.join(os.path.dirname(main.path), os.path.basename(f)) for f in files]
@@ -291,14 +340,17 @@ class Run:
         ledger = self.ledger
         done = sum(ledger.done(t.id) for t in self.tiles) if ledger else 0
         if ledger is None or not done:  # nothing worth resuming: leave no work files behind
-            keep_ledger = ledger is not None and ledger.tiles_with(FAILED) and not is_disk_full(exc)  # it names the failed tiles
+            keep_ledger = (
+                ledger is not None and ledger.tiles_with(FAILED) and not is_disk_full(exc)
+            )  # it names the failed tiles
             _remove(self.parts_path if self.products and ledger else None,
                     self.embeddings.partial if self.embeddings and ledger else None,
                     None if keep_ledger or ledger is None else self.ledger_path)
         if done == len(self.tiles):
             kept = f"all {done} tiles are done and kept: run the same command again to write the files"
         elif done:
-            kept = f"{done} of {len(self.tiles)} tiles are done and kept (ledger {ledger.path}): run the same command again to resume"
+            kept = (f"{done} of {len(self.tiles)} tiles are done and kept (ledger {ledger.path}): "
+                    "run the same command again to resume")
         else:
             kept = "no tile had finished, so nothing was kept"
         if is_disk_full(exc):
@@ -318,13 +370,17 @@ def _output_paths(deliverables: Deliverables | None, embeddings: EmbeddingOutput
     return paths
 
 
-def _inputs(task, provenance: dict, grid, tile: int, products: list[Product], embeddings: EmbeddingOutput | None) -> dict:
+def _inputs(
+    task, provenance: dict, grid, tile: int, products: list[Product], embeddings: EmbeddingOutput | None
+) -> dict:
     """What the run is, part by part (digests), and the stamps of its assets' content."""
     parts = {
         **provenance,
         "grid": [grid.epsg, list(grid.bounds), grid.resolution],
         "tile size": tile,
-        "outputs (paths, layers, prompts, text model)": [[os.path.abspath(p.path), list(p.layers), p.dtype, p.tags] for p in products],
+        "outputs (paths, layers, prompts, text model)": [
+            [os.path.abspath(p.path), list(p.layers), p.dtype, p.tags] for p in products
+        ],
         "embedding store": [os.path.abspath(embeddings.path), embeddings.encoding] if embeddings else None,
     }
     stamps = {}
@@ -333,12 +389,17 @@ def _inputs(task, provenance: dict, grid, tile: int, products: list[Product], em
         stamps = asset_stamps(task.imagery.items, timeout=min(task.imagery.retry.timeout_s, 30))
     elif getattr(task, "embeddings", None):
         attrs = RasterStore.open(task.embeddings).attrs
-        parts["embedding store content"] = [attrs.get("tsmap_fingerprint"), attrs.get("tsmap_inputs"), attrs.get("tsmap_missing_tiles")]
+        parts["embedding store content"] = [
+            attrs.get("tsmap_fingerprint"),
+            attrs.get("tsmap_inputs"),
+            attrs.get("tsmap_missing_tiles"),
+        ]
     return {"parts": {k: digest(v) for k, v in parts.items()}, "stamps": stamps}
 
 
 def _work_store(path: str) -> RasterStore | None:
-    """The tsmap store at ``path`` (None when there is none); a folder there that is not tsmap's is refused, never deleted."""
+    """The tsmap store at ``path`` (None when there is none); a folder there that is not tsmap's is refused,
+    never deleted."""
     if not os.path.lexists(path):
         return None
     try:
@@ -379,7 +440,12 @@ def _remove_store_scratch(path: str) -> None:
     pattern = re.compile(rf"^{re.escape(name)}\.[0-9a-f]{{8}}\.tmp$")
     for entry in os.listdir(folder):
         scratch = os.path.join(folder, entry)
-        if pattern.match(entry) and os.path.isdir(scratch) and not os.path.islink(scratch) and _is_store_scratch(scratch):
+        if (
+            pattern.match(entry)
+            and os.path.isdir(scratch)
+            and not os.path.islink(scratch)
+            and _is_store_scratch(scratch)
+        ):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -519,7 +585,9 @@ def _settle(future, tile: Tile, ledger: Ledger, parts: RasterStore | None, execu
 def _check_skipped(ledger: Ledger, max_skipped: int) -> None:
     assets = ledger.skipped_assets()
     if len(assets) > max_skipped:
-        names = ", ".join(f"{a['item']}/{a['band']}" for a in assets[:4]) + (f" and {len(assets) - 4} more" if len(assets) > 4 else "")
+        names = ", ".join(f"{a['item']}/{a['band']}" for a in assets[:4]) + (
+            f" and {len(assets) - 4} more" if len(assets) > 4 else ""
+        )
         raise DataError(
             f"{len(assets)} assets could not be read and were left out ({names}; first error: {assets[0]['error']}), "
             f"more than --max-skipped {max_skipped}; finished tiles are kept: fix the catalog or raise --max-skipped, "

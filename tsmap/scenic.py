@@ -60,10 +60,15 @@ class ScenicPrompts:
                 "(each pixel is scored against every prompt)"
             )
         if not len(self.texts) == len(self.values) == len(self.raters):
-            raise InputError(f"scenic prompts {self.name!r}: {len(self.texts)} texts, {len(self.values)} values, {len(self.raters)} raters")
+            raise InputError(
+                f"scenic prompts {self.name!r}: {len(self.texts)} texts, {len(self.values)} values, "
+                f"{len(self.raters)} raters"
+            )
         for t, v in zip(self.texts, self.values):
             if not 1 <= v <= 10:
-                raise InputError(f"scenic prompts {self.name!r}: prompt {t!r} has value {v}; ratings lie on the 1-10 scale")
+                raise InputError(
+                    f"scenic prompts {self.name!r}: prompt {t!r} has value {v}; ratings lie on the 1-10 scale"
+                )
 
     def rater_counts(self) -> dict[str, int]:
         """Number of prompts per rater, in order of first appearance."""
@@ -138,7 +143,9 @@ def parse_scenic(doc, *, name: str = "scenic", where: str = "scenic") -> ScenicP
             raise InputError(f"{where}: prompt #{i} needs a non-empty 'text'")
         bad = sorted(set(entry) - {"text", "value", "rater"})
         if bad:
-            raise InputError(f"{where}: prompt #{i} has unknown field {bad[0]!r}; allowed fields are rater, text, value")
+            raise InputError(
+                f"{where}: prompt #{i} has unknown field {bad[0]!r}; allowed fields are rater, text, value"
+            )
         check_length(entry["text"], f"{where}: prompt #{i}")
         texts.append(entry["text"].strip())
         values.append(_rating(entry.get("value"), f"{where}: prompt #{i} ({entry['text'].strip()!r}) 'value'"))
@@ -166,12 +173,18 @@ def scenicness(
     weights = _weights(prompts, method, min_prompts)
     text_model = "given" if text_embeddings is not None else model_id(clip_model, clip_pretrained)
     if text_embeddings is None:
-        text_embeddings = encode_texts(list(prompts.texts), model=clip_model, pretrained=clip_pretrained, cache_dir=cache_dir)
+        text_embeddings = encode_texts(
+            list(prompts.texts), model=clip_model, pretrained=clip_pretrained, cache_dir=cache_dir
+        )
     vectors = l2_normalise(text_embeddings)
     if vectors.shape[0] != len(prompts.texts):
-        raise InputError(f"{vectors.shape[0]} text embeddings for {len(prompts.texts)} scenic prompts; give one per prompt")
+        raise InputError(
+            f"{vectors.shape[0]} text embeddings for {len(prompts.texts)} scenic prompts; give one per prompt"
+        )
     if EMBED not in embedding.dims or embedding.sizes[EMBED] != vectors.shape[1]:
-        raise InputError(f"pixel embeddings need an {EMBED!r} dimension of {vectors.shape[1]} (the text embedding size)")
+        raise InputError(
+            f"pixel embeddings need an {EMBED!r} dimension of {vectors.shape[1]} (the text embedding size)"
+        )
     out = xr.apply_ufunc(
         lambda e: scenic_block(e, vectors, weights, logit_scale=logit_scale),
         embedding,
@@ -202,13 +215,17 @@ class _Weights:
     values: np.ndarray  # ratings in ``order``
 
 
-def scenic_block(emb: np.ndarray, vectors: np.ndarray, weights: _Weights, *, logit_scale: float = LOGIT_SCALE) -> np.ndarray:
+def scenic_block(
+    emb: np.ndarray, vectors: np.ndarray, weights: _Weights, *, logit_scale: float = LOGIT_SCALE
+) -> np.ndarray:
     """Per-chunk scenicness of numpy embeddings (..., D) -> (...) float32."""
     logits = np.float32(logit_scale) * (np.asarray(emb, np.float32) @ vectors[weights.order].T)
     counts = np.diff(np.append(weights.starts, len(weights.order)))
     peak = np.repeat(np.maximum.reduceat(logits, weights.starts, axis=-1), counts, axis=-1)
     e = np.exp(logits - peak)
-    per_rater = np.add.reduceat(e * weights.values, weights.starts, axis=-1) / np.add.reduceat(e, weights.starts, axis=-1)
+    per_rater = np.add.reduceat(e * weights.values, weights.starts, axis=-1) / np.add.reduceat(
+        e, weights.starts, axis=-1
+    )
     return per_rater.mean(-1).astype(np.float32)
 
 
@@ -219,12 +236,15 @@ def _weights(prompts: ScenicPrompts, method: str, min_prompts: int) -> _Weights:
     if method != "late":
         raise InputError(f"scenic method must be one of {', '.join(METHODS)}, got {method!r}")
     if isinstance(min_prompts, bool) or not isinstance(min_prompts, (int, np.integer)) or min_prompts < 1:
-        raise InputError(f"min_prompts must be a positive integer (the paper uses {PAPER_MIN_PROMPTS}), got {min_prompts!r}")
+        raise InputError(
+            f"min_prompts must be a positive integer (the paper uses {PAPER_MIN_PROMPTS}), got {min_prompts!r}"
+        )
     counts = prompts.rater_counts()
     kept = [r for r, n in counts.items() if n >= min_prompts]
     if not kept:
         raise InputError(
-            f"no rater of {prompts.name!r} has >= {min_prompts} prompts (most: {max(counts.values())}); lower min_prompts"
+            f"no rater of {prompts.name!r} has >= {min_prompts} prompts (most: {max(counts.values())}); lower "
+            "min_prompts"
         )
     raters = np.asarray(prompts.raters)
     groups = [np.flatnonzero(raters == r) for r in kept]

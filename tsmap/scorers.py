@@ -50,7 +50,9 @@ class ClassScorer:
     classes: ClassEmbeddings  #: the prompt set's text embeddings, ensembled by its rule, with provenance tags
 
     @classmethod
-    def build(cls, prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> "ClassScorer":
+    def build(
+        cls, prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED
+    ) -> "ClassScorer":
         return cls(prompts, embed_prompts(prompts, model=clip_model, pretrained=clip_pretrained))
 
     def __call__(self, emb: np.ndarray) -> dict[str, np.ndarray]:
@@ -62,7 +64,9 @@ class ClassScorer:
         return int(self.classes.vectors.shape[1])
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256(json.dumps([self.tags(), self.classes.starts, str(self.prompts.unknown)], sort_keys=True).encode())
+        h = hashlib.sha256(
+            json.dumps([self.tags(), self.classes.starts, str(self.prompts.unknown)], sort_keys=True).encode()
+        )
         h.update(np.ascontiguousarray(self.classes.vectors).tobytes())
         return h.hexdigest()
 
@@ -135,7 +139,9 @@ class ScenicScorer:
         return None
 
 
-def class_embeddings(prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED) -> ClassEmbeddings:
+def class_embeddings(
+    prompts: PromptSet, *, clip_model: str = DEFAULT_MODEL, clip_pretrained: str = DEFAULT_PRETRAINED
+) -> ClassEmbeddings:
     """The mean-ensembled, L2-normalised text embeddings of a prompt set's classes (``.vectors``, (K, D)),
     with the class names, colours and provenance that :func:`tsmap.classify` puts on its maps."""
     return embed_prompts(replace(prompts, ensembling="mean"), model=clip_model, pretrained=clip_pretrained)

@@ -114,5 +114,7 @@ def _planetary_computer_sign(href: str) -> str:
     try:
         import planetary_computer
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise DataError("reading Planetary Computer data needs the planetary-computer package; pip install planetary-computer") from exc
+        raise DataError(
+            "reading Planetary Computer data needs the planetary-computer package; pip install planetary-computer"
+        ) from exc
     return planetary_computer.sign_url(href)

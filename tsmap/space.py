@@ -21,7 +21,9 @@ from .errors import DataError
 #: errno values that mean "the disk (or the quota, or the file size limit) is full".
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 #: The same, as GDAL words it (its errors do not carry errno).
-FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|File too large|Free disk space available", re.IGNORECASE)
+FULL_TEXT = re.compile(
+    r"No space left on device|Disk quota exceeded|File too large|Free disk space available", re.IGNORECASE
+)
 #: Overviews add at most a third to a COG (each level is a quarter of the one above).
 OVERVIEWS = 4 / 3
 
@@ -47,8 +49,10 @@ def check_free_space(folder: str, needed: int) -> None:
     """Refuse to start when ``folder`` has less free space than ``needed`` bytes."""
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise DiskFull(f"not enough free space in {folder}: the run needs up to {human(needed)} there (dry-run estimate) "
-                       f"and {human(free)} are free; free some space or choose another --out")
+        raise DiskFull(
+            f"not enough free space in {folder}: the run needs up to {human(needed)} there (dry-run estimate) "
+            f"and {human(free)} are free; free some space or choose another --out"
+        )
 
 
 def is_disk_full(exc: BaseException) -> bool:

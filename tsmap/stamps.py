@@ -79,7 +79,11 @@ def _http_stamp(href: str, signer, timeout: float) -> str:
 
     try:
         with urlopen(Request(signer(href) if signer else href, method="HEAD"), timeout=timeout) as r:
-            etag, modified, size = r.headers.get("ETag"), r.headers.get("Last-Modified"), r.headers.get("Content-Length")
+            etag, modified, size = (
+                r.headers.get("ETag"),
+                r.headers.get("Last-Modified"),
+                r.headers.get("Content-Length"),
+            )
     except Exception:  # unknown: matches anything (a flaky HEAD must not discard finished work)
         return ""
     if etag:

@@ -48,7 +48,9 @@ class RasterStore:
         self.tile_size = int(meta["tile"])
 
     @classmethod
-    def create(cls, path: str | os.PathLike, *, grid: Grid, tile: int, variables: dict[str, Variable], attrs: dict) -> "RasterStore":
+    def create(
+        cls, path: str | os.PathLike, *, grid: Grid, tile: int, variables: dict[str, Variable], attrs: dict
+    ) -> "RasterStore":
         """A new, empty store at ``path`` (replacing whatever is there)."""
         import zarr
         from zarr.codecs import BloscCodec
@@ -82,12 +84,16 @@ class RasterStore:
         if os.path.isfile(path):
             raise InputError(f"{path!r} is a file, not a store folder; give the .zarr folder `tsmap embed` wrote")
         if not os.path.isdir(path):
-            raise InputError(f"store {path!r} does not exist; make one with `tsmap embed ... --out {os.path.basename(path)}`")
+            raise InputError(
+                f"store {path!r} does not exist; make one with `tsmap embed ... --out {os.path.basename(path)}`"
+            )
         try:
             group = zarr.open_group(path, mode=mode, zarr_format=3)
             return cls(path, group)
         except Exception as exc:
-            raise DataError(f"{path!r} is not a tsmap Zarr store ({type(exc).__name__}: {exc}); give the folder `tsmap embed` wrote") from None
+            raise DataError(
+                f"{path!r} is not a tsmap Zarr store ({type(exc).__name__}: {exc}); give the folder `tsmap embed` wrote"
+            ) from None
 
     @property
     def tiles(self) -> list[Tile]:
@@ -124,7 +130,8 @@ class RasterStore:
         return out
 
     def holes(self, tile: Tile, names=None) -> list[str]:
-        """Chunk files of ``tile`` that should be there and are not (none in a store from before ``tsmap_every_chunk``)."""
+        """Chunk files of ``tile`` that should be there and are not (none in a store from before
+        ``tsmap_every_chunk``)."""
         if not self.group.attrs.get("tsmap_every_chunk") or tile.id in self.group.attrs.get("tsmap_missing_tiles", ()):
             return []
         return [f for f in self.chunk_files(tile, names) if not os.path.isfile(f)]
@@ -145,7 +152,9 @@ def _write_georeferencing(group, grid: Grid) -> None:
     crs = CRS.from_epsg(grid.epsg)
     units = "m" if crs.is_projected else "degrees"
     for name, values in ((X, minx + r * (np.arange(width) + 0.5)), (Y, maxy - r * (np.arange(height) + 0.5))):
-        arr = group.create_array(name, shape=values.shape, chunks=values.shape, dtype="float64", dimension_names=(name,), fill_value=np.nan)
+        arr = group.create_array(
+            name, shape=values.shape, chunks=values.shape, dtype="float64", dimension_names=(name,), fill_value=np.nan
+        )
         arr[:] = values
         kind = "projection_x_coordinate" if name == X else "projection_y_coordinate"
         arr.attrs.update({"standard_name": kind if crs.is_projected else ("longitude" if name == X else "latitude"),
@@ -161,7 +170,11 @@ def _write_georeferencing(group, grid: Grid) -> None:
 def _cf_grid_mapping(crs) -> dict:
     """CF grid-mapping attributes of ``crs`` (JSON-safe values only)."""
     cf = crs.to_cf()
-    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in cf.items() if isinstance(v, (str, int, float))}
+    return {
+        k: (float(v) if isinstance(v, (float, np.floating)) else v)
+        for k, v in cf.items()
+        if isinstance(v, (str, int, float))
+    }
 
 
 def is_consolidated(path: str | os.PathLike) -> bool:
@@ -191,7 +204,9 @@ def embedding_variables(dim: int, encoding: str) -> dict[str, Variable]:
     if encoding not in ENCODINGS:
         raise InputError(f"embedding encoding {encoding!r} is not supported; choose one of {', '.join(ENCODINGS)}")
     note = (("normalisation", "L2"), ("encoding", encoding), ("long_name", "pixel embedding"), ("units", "1"))
-    out = {"valid_periods": Variable("uint8", 0, attrs=(("long_name", "periods with a clear observation"), ("units", "1")))}
+    out = {
+        "valid_periods": Variable("uint8", 0, attrs=(("long_name", "periods with a clear observation"), ("units", "1")))
+    }
     if encoding == "float16":
         out["embedding"] = Variable("float16", np.nan, ((EMBED, dim),), note)
     else:
@@ -227,14 +242,18 @@ def read_tile(store: RasterStore, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
     names = [n for n in ("embedding", "scale", "valid_periods") if n in store.group.array_keys()]
     holes = store.holes(tile, names)
     if holes:
-        raise DataError(f"embedding store {store.path!r} has no chunk for tile {tile.id} ({os.path.relpath(holes[0], store.path)} "
-                        f"is missing); rebuild the store with `tsmap embed`, or pass --allow-missing to map nodata there")
+        raise DataError(
+            f"embedding store {store.path!r} has no chunk for tile {tile.id} ({os.path.relpath(holes[0], store.path)} "
+            f"is missing); rebuild the store with `tsmap embed`, or pass --allow-missing to map nodata there"
+        )
     try:
         return read_embeddings(store, tile), store.read(tile, "valid_periods")
     except Exception as exc:
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        raise DataError(f"embedding store {store.path!r} has a damaged chunk in tile {tile.id} ({text}); rebuild the store "
-                        "with `tsmap embed`, or pass --allow-missing to map nodata there") from exc
+        raise DataError(
+            f"embedding store {store.path!r} has a damaged chunk in tile {tile.id} ({text}); rebuild the store "
+            "with `tsmap embed`, or pass --allow-missing to map nodata there"
+        ) from exc
 
 
 def read_embeddings(store: RasterStore, tile: Tile) -> np.ndarray:

@@ -83,7 +83,9 @@ def make_scene(out_dir: str, *, size: int = 256, seed: int = 0) -> DemoScene:
         description="tsmap demo: SYNTHETIC Sentinel-2 L2A scene (not real data)",
         extent=pystac.Extent(
             pystac.SpatialExtent([list(grid.lonlat_bbox().as_tuple())]),
-            pystac.TemporalExtent([[dt.datetime(YEAR, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(YEAR, 12, 31, tzinfo=dt.timezone.utc)]]),
+            pystac.TemporalExtent(
+                [[dt.datetime(YEAR, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(YEAR, 12, 31, tzinfo=dt.timezone.utc)]]
+            ),
         ),
     )
     for month in range(12):

@@ -108,7 +108,9 @@ class TileTask:
 
         rule = img.preprocessing.composite
 
-        def read(skip: frozenset, attempt: int):  # each (time, band) asset by its own task, on the process's bounded read pool
+        def read(
+            skip: frozenset, attempt: int
+        ):  # each (time, band) asset by its own task, on the process's bounded read pool
             chunk = max(16, min(READ_CHUNK, max(tile.height, tile.width)))  # one read per asset and tile
             cube = load_cube(items, tgrid, chunk=chunk, harmonise=img.preprocessing.harmonise_offset, asset_tasks=True,
                              gdal_options=img.retry.gdal_options(attempt), skip_assets=acquisitions.unusable(skip),
@@ -121,13 +123,22 @@ class TileTask:
             return s2, valid, check_tile(counts, [str(i) for i in cube["id"].values], what=f"tile {tile.id}")
 
         start = time.perf_counter()
-        (s2, valid, screened), left_out = read_leaving_out(read, img.retry, what=f"tile {tile.id}", lost=acquisitions.lost)
+        (s2, valid, screened), left_out = read_leaving_out(
+            read, img.retry, what=f"tile {tile.id}", lost=acquisitions.lost
+        )
         clock["read"] = time.perf_counter() - start
         if inside is not None:  # outside the AOI polygons: no data, so the encoder skips those pixels
             s2, valid = np.where(inside, s2, np.float32(np.nan)), np.where(inside, valid, 0)
-        emb = encode_tile(encoder, np.ascontiguousarray(np.moveaxis(s2, (0, 1), (-2, -1))))  # (y, x, month, band) -> (y, x, E)
+        emb = encode_tile(
+            encoder, np.ascontiguousarray(np.moveaxis(s2, (0, 1), (-2, -1)))
+        )  # (y, x, month, band) -> (y, x, E)
         clock["encode"] = time.perf_counter() - clock["read"] - start
-        return np.ascontiguousarray(np.moveaxis(emb, -1, 0)), valid.astype(np.uint8), acquisitions.describe(left_out), screened
+        return (
+            np.ascontiguousarray(np.moveaxis(emb, -1, 0)),
+            valid.astype(np.uint8),
+            acquisitions.describe(left_out),
+            screened,
+        )
 
 
 @dataclass(frozen=True)
@@ -153,12 +164,15 @@ class Acquisitions:
         return frozenset(skip) | {h for item in dead for h in self.bands[item].values()}
 
     def lost(self, skipped: dict) -> str | None:
-        """Why the tile cannot be made without the ``skipped`` assets (a period lost every acquisition of a band), or None."""
+        """Why the tile cannot be made without the ``skipped`` assets (a period lost every acquisition of a band),
+        or None."""
         gone = self.unusable(skipped)
         for name, ids in self.periods.items():
             for band in ALL_NAMES:
                 if all(self.bands[i][band] in gone for i in ids):
-                    why = next(skipped[h] for i in ids for h in (self.bands[i][band], self.bands[i][SCL.name]) if h in skipped)
+                    why = next(
+                        skipped[h] for i in ids for h in (self.bands[i][band], self.bands[i][SCL.name]) if h in skipped
+                    )
                     return f"no readable acquisition of {name} is left for band {band} ({len(ids)} had it): {why}"
         return None
 

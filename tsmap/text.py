@@ -97,12 +97,17 @@ def embed_prompts(
     bounds = np.cumsum([0] + [len(g) for g in groups])
     per_class = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     return ClassEmbeddings.from_groups(
-        per_class, rule=prompts.ensembling, names=prompts.names, tags=provenance(prompts, model=model, pretrained=pretrained),
+        per_class,
+        rule=prompts.ensembling,
+        names=prompts.names,
+        tags=provenance(prompts, model=model, pretrained=pretrained),
         colors=Legend.from_prompts(prompts).colors,
     )
 
 
-def provenance(prompts: PromptSet, *, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -> dict[str, str]:
+def provenance(
+    prompts: PromptSet, *, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED
+) -> dict[str, str]:
     """Tags that let a map be traced to, and rebuilt from, its prompts and text model."""
     return {
         "prompts_name": prompts.name,
@@ -174,8 +179,10 @@ def prefetch(model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED) -
         return open_clip.download_pretrained(cfg)
     except Exception as exc:
         raise ModelError(
-            f"cannot download the {model}/{pretrained} weights ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
-            "check the network (HF_HUB_OFFLINE=1 forbids downloads), or pass a local weights file with --clip-pretrained FILE"
+            f"cannot download the {model}/{pretrained} weights ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); "
+            "check the network (HF_HUB_OFFLINE=1 forbids downloads), or pass a local weights file with "
+            "--clip-pretrained FILE"
         ) from None
 
 

@@ -131,5 +131,8 @@ def write_categories(path: str, names: list[str]) -> str:
 
     aux = f"{path}.aux.xml"
     body = "".join(f"      <Category>{escape(n)}</Category>\n" for n in names)
-    xml = f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n{body}    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n'
+    xml = (
+        '<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n'
+        f"{body}    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n"
+    )
     return write_text(aux, xml)

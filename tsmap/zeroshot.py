@@ -77,7 +77,9 @@ class ClassEmbeddings:
         return len(self.starts)
 
     @classmethod
-    def from_groups(cls, per_class: list[np.ndarray], *, rule: str = "mean", names=(), tags=None, colors=()) -> "ClassEmbeddings":
+    def from_groups(
+        cls, per_class: list[np.ndarray], *, rule: str = "mean", names=(), tags=None, colors=()
+    ) -> "ClassEmbeddings":
         """Ensemble each class's prompt embeddings (n_k, D) with ``rule`` ("mean" or "max")."""
         if rule not in ENSEMBLING:
             raise InputError(f"ensembling rule must be one of {', '.join(ENSEMBLING)}, got {rule!r}")
@@ -85,7 +87,9 @@ class ClassEmbeddings:
             return cls(ensemble(per_class), tuple(range(len(per_class))), tuple(names), dict(tags or {}), tuple(colors))
         sizes = [len(g) for g in per_class]
         starts = tuple(int(i) for i in np.cumsum([0] + sizes[:-1]))
-        return cls(np.concatenate([np.atleast_2d(g) for g in per_class]), starts, tuple(names), dict(tags or {}), tuple(colors))
+        return cls(
+            np.concatenate([np.atleast_2d(g) for g in per_class]), starts, tuple(names), dict(tags or {}), tuple(colors)
+        )
 
     def legend(self) -> Legend:
         """Names and colours of the class values (``class 0``.. when the classes are unnamed)."""
@@ -259,7 +263,9 @@ def _means(embedding: xr.DataArray, ce: ClassEmbeddings, normalise):
         return class_means(embedding, ce)
     m = np.asarray(normalise, dtype=np.float32)
     if m.shape != (ce.n_classes,) or not np.isfinite(m).all():
-        raise InputError(f"normalise= needs True or {ce.n_classes} finite class means (from class_means), got shape {m.shape}")
+        raise InputError(
+            f"normalise= needs True or {ce.n_classes} finite class means (from class_means), got shape {m.shape}"
+        )
     return xr.DataArray(m, dims=(CLASS,))
 
 

@@ -90,7 +90,9 @@ def child(catalog: str, chunk: int, rule: str) -> dict:
     }
 
 
-def kernel_px_per_s(times: int = 24, side: int = 256, rule: str = "clean", repeat: int = 3, empty_months: int = 0) -> int:
+def kernel_px_per_s(
+    times: int = 24, side: int = 256, rule: str = "clean", repeat: int = 3, empty_months: int = 0
+) -> int:
     """Compositing alone (no reading): px/s of ``composite`` on an in-memory (time, 11, side, side) cube.
 
     Dates are spread evenly over the year; with ``empty_months`` the first that many months have none."""
@@ -129,7 +131,9 @@ def _grid(item):
     shape = item.assets["blue"].extra_fields["proj:shape"]
     t = item.assets["blue"].extra_fields["proj:transform"]
     x0, y0, res = t[2], t[5], t[0]
-    return Grid(int(item.properties["proj:code"].split(":")[1]), (x0, y0 - shape[0] * res, x0 + shape[1] * res, y0), res)
+    return Grid(
+        int(item.properties["proj:code"].split(":")[1]), (x0, y0 - shape[0] * res, x0 + shape[1] * res, y0), res
+    )
 
 
 def scene(workdir: str, size: int) -> str:
@@ -150,7 +154,9 @@ def main(argv=None) -> None:
     p.add_argument("--chunk", type=int, default=256)
     p.add_argument("--rule", default="clean", choices=["clean", "authors"])
     p.add_argument("--workdir", default="/tmp/tsmap-bench")
-    p.add_argument("--kernel-only", action="store_true", help="only time the compositing kernel (73-date cubes, in memory)")
+    p.add_argument(
+        "--kernel-only", action="store_true", help="only time the compositing kernel (73-date cubes, in memory)"
+    )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.kernel_only:
@@ -171,9 +177,11 @@ def main(argv=None) -> None:
         print(label, json.dumps(rows[label]))
     print(f"kernel only (in memory, 24 dates, one thread): {kernel_px_per_s(rule=args.rule):,} px/s")
     a, b = rows["1x"], rows["4x"]
+    above = (b["peak_rss_mb"] - b["rss_after_imports_mb"]) / max(1, a["peak_rss_mb"] - a["rss_after_imports_mb"])
     print(
         f"peak RSS 4x/1x = {b['peak_rss_mb'] / a['peak_rss_mb']:.2f} "
-        f"(above imports: {(b['peak_rss_mb'] - b['rss_after_imports_mb']) / max(1, a['peak_rss_mb'] - a['rss_after_imports_mb']):.2f}); "
+        "(above imports: "
+        f"{above:.2f}); "
         f"read + composite {a['px_per_s']:,} px/s (1x), {b['px_per_s']:,} px/s (4x)"
     )
 

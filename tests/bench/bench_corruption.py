@@ -74,7 +74,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=100)
     args = ap.parse_args()
     data = band()
-    print(f"{'codec':8} {'trials':>6} {'error':>6} {'unchanged':>9} {'silent':>6} {'flagged':>8} {'changed px flagged':>19}")
+    print(
+        f"{'codec':8} {'trials':>6} {'error':>6} {'unchanged':>9} {'silent':>6} {'flagged':>8} "
+        f"{'changed px flagged':>19}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for codec in CODECS:
             outcomes = [trial(data, codec, s, os.path.join(tmp, "b.tif")) for s in range(args.seeds)]

@@ -64,7 +64,9 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     flat = tile.reshape(-1, 12, 10)
     start = time.perf_counter()
-    sequential = np.concatenate([enc(flat[i : i + ENCODE_PIECE]) for i in range(0, len(flat), ENCODE_PIECE)]).reshape(s, s, -1)
+    sequential = np.concatenate([enc(flat[i : i + ENCODE_PIECE]) for i in range(0, len(flat), ENCODE_PIECE)]).reshape(
+        s, s, -1
+    )
     seq_s = time.perf_counter() - start
     result["encode_tile"] = {
         "encoder_threads": _cores(), "tile_px": s * s, "encode_tile_s": round(pool_s, 2),

@@ -86,8 +86,12 @@ def run(rounds: int, seconds: float, pixels: int) -> dict:
     rows = {}
     for name, (*_, diff) in kernels.items():
         blas, onednn = best[name, "blas"], best[name, "onednn"]
-        rows[name] = {"blas_gflops": round(blas, 1), "onednn_gflops": round(onednn, 1), "ratio": round(onednn / blas, 2),
-                      "max_abs_diff": diff}
+        rows[name] = {
+            "blas_gflops": round(blas, 1),
+            "onednn_gflops": round(onednn, 1),
+            "ratio": round(onednn / blas, 2),
+            "max_abs_diff": diff,
+        }
     blas, onednn = best["encoder", "blas"], best["encoder", "onednn"]
     out_diff = float(np.nanmax(np.abs(encode(False) - encode(True))))
     rows["encoder px/s"] = {"blas": round(blas), "onednn": round(onednn), "ratio": round(onednn / blas, 2),

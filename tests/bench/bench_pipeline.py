@@ -4,8 +4,9 @@ Writes two synthetic Sentinel-2 years (``tsmap.synthetic.make_scene``, 24 acquis
 COGs, local files) of ``--size`` and ``2 x --size`` pixels a side (1x and 4x the area), then runs
 each measurement in a separate process (peak RSS by ``getrusage``), side by side:
 
-- ``encoder`` (x ``--repeat``, alternating with predict 1x; the fastest run of each counts): the encoder alone on the 1x scene's composites (computed beforehand, untimed), tile
-  by tile on the same threads as the pipeline, and as one call with all torch threads;
+- ``encoder`` (x ``--repeat``, alternating with predict 1x; the fastest run of each counts): the encoder
+  alone on the 1x scene's composites (computed beforehand, untimed), tile by tile on the same threads as the
+  pipeline, and as one call with all torch threads;
 - ``predict`` 1x and 4x: ``tsmap.predict`` end to end (search, read, composite, encode, score,
   COGs, STAC item), the text embeddings already in the disk cache (a fixed cost, timed apart);
 - ``embed`` 1x, then ``classify`` from that store: re-scoring time against the full predict (the
@@ -74,7 +75,9 @@ def _encoder_only(scene, tile: int, np) -> dict:
 
     items = tsmap.search(tsmap.Query.for_year(scene.grid.lonlat_bbox(), scene.year), stac=scene.catalog)
     comp = tsmap.composite(tsmap.load_cube(items, scene.grid), tsmap.AUTHORS.composite)["s2"]
-    s2 = np.ascontiguousarray(np.moveaxis(dask.compute(comp.data, scheduler="sync")[0], (0, 1), (-2, -1)))  # (y, x, T, C)
+    s2 = np.ascontiguousarray(
+        np.moveaxis(dask.compute(comp.data, scheduler="sync")[0], (0, 1), (-2, -1))
+    )  # (y, x, T, C)
     encoder = EncoderSpec().load()
     tiles = tile_grid(scene.grid, tile)
     encoder(s2[:8, :8])  # warm-up
@@ -97,7 +100,20 @@ def _peak_rss_mb() -> float:
 
 def run(mode: str, scene_dir: str, size: int, tile: int, out: str, env: dict) -> dict:
     os.makedirs(out, exist_ok=True)
-    cmd = [sys.executable, __file__, "--child", mode, "--scene", scene_dir, "--size", str(size), "--tile", str(tile), "--out", out]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--scene",
+        scene_dir,
+        "--size",
+        str(size),
+        "--tile",
+        str(tile),
+        "--out",
+        out,
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{res.stderr[-4000:]}")
@@ -134,15 +150,23 @@ def main() -> None:
         "scenes": {"1x": f"{one}x{one} px", "4x": f"{four}x{four} px", "tile": args.tile},
         "text_embeddings_s (fixed cost, cached after)": round(text["seconds"], 2),
         "encoder_only_px_s": {k: round(v) for k, v in enc.items() if k.startswith("px_per_s")},
-        "all_runs_px_s": {"encoder": [round(r["px_per_s"]) for r in encs], "predict_1x": [round(r["px_per_s"]) for r in p1s]},
+        "all_runs_px_s": {
+            "encoder": [round(r["px_per_s"]) for r in encs],
+            "predict_1x": [round(r["px_per_s"]) for r in p1s],
+        },
         "predict_1x": {k: round(v, 2) for k, v in p1.items()},
         "predict_4x": {k: round(v, 2) for k, v in p4.items()},
         "embed_1x_s": round(emb["seconds"], 2),
-        "classify_from_store_1x_s": {"first call in the process": round(cls["seconds"], 3), "next call": round(cls["seconds_warm"], 3)},
+        "classify_from_store_1x_s": {
+            "first call in the process": round(cls["seconds"], 3),
+            "next call": round(cls["seconds_warm"], 3),
+        },
         "ratio_end_to_end_over_encoder (goal >= 0.80)": round(p1["px_per_s"] / enc["px_per_s"], 3),
         "ratio_peak_rss_4x_over_1x (goal <= 1.3)": round(p4["peak_rss_mb"] / p1["peak_rss_mb"], 3),
-        "ratio_rescore_over_predict (goal <= 0.01)": {"first call": round(cls["seconds"] / p1["seconds"], 4),
-                                                      "next call": round(cls["seconds_warm"] / p1["seconds"], 4)},
+        "ratio_rescore_over_predict (goal <= 0.01)": {
+            "first call": round(cls["seconds"] / p1["seconds"], 4),
+            "next call": round(cls["seconds_warm"] / p1["seconds"], 4),
+        },
         "km2_per_h_end_to_end_1x (goal >= 300)": round(p1["px_per_s"] * 3600 * 1e-4),
         "km2_per_h_end_to_end_4x": round(p4["px_per_s"] * 3600 * 1e-4),
     }

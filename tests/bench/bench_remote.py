@@ -53,7 +53,9 @@ def child(args) -> dict:
     if args.encoder == "small":  # a tiny encoder, so that reading, not encoding, sets the pace on a small CPU
         from tsmap.model import EncoderConfig
 
-        spec = EncoderSpec(config=EncoderConfig(dim=32, depth=1, heads=4, mlp_dim=16, out_dim=512), seed=0, device=args.device)
+        spec = EncoderSpec(
+            config=EncoderConfig(dim=32, depth=1, heads=4, mlp_dim=16, out_dim=512), seed=0, device=args.device
+        )
     start = time.perf_counter()
     if args.child == "encoder":
         return _encoder_only(spec, grid, args.tile)
@@ -62,7 +64,11 @@ def child(args) -> dict:
                   encoder=spec, clip_pretrained="none", tile=args.tile, progress=False)
     seconds = time.perf_counter() - start
     pixels = args.size ** 2
-    return {"seconds": seconds, "px_per_s": pixels / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "seconds": seconds,
+        "px_per_s": pixels / seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def _ablate(settings: str) -> None:
@@ -79,7 +85,9 @@ def _ablate(settings: str) -> None:
             continue
         value, _, layer = value.partition("@")
         base = tsmap.load.gdal_env
-        tsmap.load.gdal_env = lambda n, base=base, key=key, value=value, layer=layer or "always": base(n).updated(**{layer: {key: value}})
+        tsmap.load.gdal_env = lambda n, base=base, key=key, value=value, layer=layer or "always": base(n).updated(
+            **{layer: {key: value}}
+        )
 
 
 def _encoder_only(spec, grid, tile: int) -> dict:
@@ -181,7 +189,9 @@ def main() -> None:
     p.add_argument("--size", type=int, default=512, help="1x AOI side in pixels (4x is twice this)")
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--encoder", default="authors", choices=["authors", "small"], help="authors' model size, or a tiny one")
+    p.add_argument(
+        "--encoder", default="authors", choices=["authors", "small"], help="authors' model size, or a tiny one"
+    )
     p.add_argument("--acquisitions", default="73,146")
     p.add_argument("--latencies", default="0,20,50,100", help="ms per request")
     p.add_argument("--server-concurrency", type=int, default=64, help="requests the server serves at once")
@@ -189,7 +199,9 @@ def main() -> None:
     p.add_argument("--tsmap", default=str(ROOT), help="checkout whose tsmap the runs use (compare before/after)")
     p.add_argument("--child"), p.add_argument("--out"), p.add_argument("--stac"), p.add_argument("--epsg", type=int)
     p.add_argument("--bounds"), p.add_argument("--gdal", default="")
-    p.add_argument("--ablations", action="store_true", help="also: each read setting changed alone, at 50 ms, first count")
+    p.add_argument(
+        "--ablations", action="store_true", help="also: each read setting changed alone, at 50 ms, first count"
+    )
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(args)))

@@ -55,7 +55,9 @@ def main(argv=None) -> None:
             t = best_of(lambda: score_block(emb, ce, **kw), args.repeat)
             rows.append((f"{label}, K={k}", t, base / t))
     texts = tuple(f"p{i}" for i in range(137))
-    sp = ScenicPrompts("bench", texts, tuple(float(1 + i % 10) for i in range(137)), tuple(str(i % 27) for i in range(137)))
+    sp = ScenicPrompts(
+        "bench", texts, tuple(float(1 + i % 10) for i in range(137)), tuple(str(i % 27) for i in range(137))
+    )
     vec = l2_normalise(rng.normal(size=(137, 512)))
     base = best_of(lambda: emb @ vec.T, args.repeat)
     rows.append(("cosine matmul only, 137 scenic prompts", base, 1.0))
@@ -65,7 +67,9 @@ def main(argv=None) -> None:
         rows.append((f"scenicness {method} k={k}", t, base / t))
     side = int(np.sqrt(n))
     grid = Grid(32632, (500000.0, 5000000.0, 500000.0 + 10 * side, 5000000.0 + 10 * side))
-    cube = xr.DataArray(emb[: side * side].T.reshape(512, side, side), dims=("embed", "y", "x")).chunk({"y": 128, "x": 128})
+    cube = xr.DataArray(emb[: side * side].T.reshape(512, side, side), dims=("embed", "y", "x")).chunk(
+        {"y": 128, "x": 128}
+    )
     q = emb[0]
     t = best_of(lambda: search_text(cube, q, grid=grid, top=100), args.repeat)
     rows.append((f"text search top-100 ({side}x{side} px)", t * n / (side * side), float("nan")))
@@ -83,7 +87,10 @@ def main(argv=None) -> None:
         embed_prompts(ps, pretrained="none", cache_dir=cache)
         warm = time.perf_counter() - t0
     n_texts = sum(len(t) for t in ps.texts())
-    print(f"text embeddings, eunis ({n_texts} prompts): first run {cold:.2f} s (incl. loading the tower), cached {warm * 1e3:.1f} ms, ratio {warm / cold:.3f}")
+    print(
+        f"text embeddings, eunis ({n_texts} prompts): first run {cold:.2f} s (incl. loading the tower), cached "
+        f"{warm * 1e3:.1f} ms, ratio {warm / cold:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -133,7 +133,8 @@ def case_missing(env) -> str:
         first += f" | with --allow-missing: {tail(res)}"
     if os.path.exists(f"{out}/map.tif"):
         classes, tags = read(f"{out}/map.tif")
-        first += f"; nodata px {int((classes == 255).sum())} of {classes.size}; skipped_assets tag: {tags.get('skipped_assets', '-')[:80]}"
+        skipped = tags.get("skipped_assets", "-")[:80]
+        first += f"; nodata px {int((classes == 255).sum())} of {classes.size}; skipped_assets tag: {skipped}"
     return first
 
 
@@ -145,7 +146,9 @@ def case_workers(env) -> str:
         outs.append(out)
         if res.returncode:
             return tail(res)
-    same = all(open(f"{outs[0]}/{n}", "rb").read() == open(f"{outs[1]}/{n}", "rb").read() for n in ("map.tif", "map_score.tif"))
+    same = all(
+        open(f"{outs[0]}/{n}", "rb").read() == open(f"{outs[1]}/{n}", "rb").read() for n in ("map.tif", "map_score.tif")
+    )
     return f"workers 1 vs 2 byte-identical: {same} ({os.cpu_count()} cores)"
 
 
@@ -181,7 +184,9 @@ def case_changed(env) -> str:
     fresh = env.folder("change-fresh")
     env.run(["predict", *env.args(stac, tile=16, workers=1), "--out", f"{fresh}/map.tif"])
     n = differing(f"{out}/map_score.tif", f"{fresh}/map_score.tif")
-    return f"{tail(res)} | stdout: {res.stdout.strip()[:90]}; complete tag: {read(f'{out}/map.tif')[1].get('complete')}; {n} score px differ from a fresh run"
+    complete = read(f"{out}/map.tif")[1].get("complete")
+    return (f"{tail(res)} | stdout: {res.stdout.strip()[:90]}; complete tag: {complete}; "
+            f"{n} score px differ from a fresh run")
 
 
 def case_hole(env) -> str:
@@ -189,12 +194,36 @@ def case_hole(env) -> str:
     res = env.run(["embed", *env.args(prompts=False), "--out", f"{out}/emb.zarr"])
     if res.returncode:
         return tail(res)
-    ref = env.run(["classify", "--embeddings", f"{out}/emb.zarr", "--prompts", "land-cover", "--clip-pretrained", "none",
-                   "--out", f"{out}/ref.tif", "--quiet"])
+    ref = env.run(
+        [
+            "classify",
+            "--embeddings",
+            f"{out}/emb.zarr",
+            "--prompts",
+            "land-cover",
+            "--clip-pretrained",
+            "none",
+            "--out",
+            f"{out}/ref.tif",
+            "--quiet",
+        ]
+    )
     chunks = sorted(p for p in glob.glob(f"{out}/emb.zarr/embedding/c/**", recursive=True) if os.path.isfile(p))
     os.remove(chunks[1])
-    res = env.run(["classify", "--embeddings", f"{out}/emb.zarr", "--prompts", "land-cover", "--clip-pretrained", "none",
-                   "--out", f"{out}/map.tif", "--quiet"])
+    res = env.run(
+        [
+            "classify",
+            "--embeddings",
+            f"{out}/emb.zarr",
+            "--prompts",
+            "land-cover",
+            "--clip-pretrained",
+            "none",
+            "--out",
+            f"{out}/map.tif",
+            "--quiet",
+        ]
+    )
     extra = ""
     if os.path.exists(f"{out}/map.tif") and ref.returncode == 0:
         a, tags = read(f"{out}/map.tif")
@@ -253,7 +282,8 @@ def case_userdata(env) -> str:
     stale = f"{out}/.map.tif.0123abcd.blocks.tmp"  # left by a kill during the COG write
     shutil.copy(f"{env.ref}/map.tif", stale)
     again = env.run(["predict", *env.args(), "--out", f"{out}/map.tif"])
-    return f"{tail(res)}; user folder kept: {kept} | beside a stale COG scratch file: {tail(again)}; scratch left: {os.path.exists(stale)}"
+    return (f"{tail(res)}; user folder kept: {kept} | beside a stale COG scratch file: {tail(again)}; "
+            f"scratch left: {os.path.exists(stale)}")
 
 
 def case_hostile(env) -> str:
@@ -261,11 +291,23 @@ def case_hostile(env) -> str:
     import pystac
 
     site = env.folder("site")
-    os.symlink(os.path.join(os.path.dirname(os.path.dirname(env.scene.catalog)), "imagery"), os.path.join(site, "imagery"))
+    os.symlink(
+        os.path.join(os.path.dirname(os.path.dirname(env.scene.catalog)), "imagery"), os.path.join(site, "imagery")
+    )
     port = os.path.join(env.work, "port")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    server = subprocess.Popen([sys.executable, "-m", "tests.http_faults", site, os.path.join(env.work, "plan.json"), port,
-                               os.path.join(env.work, "requests.log")], cwd=root)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.http_faults",
+            site,
+            os.path.join(env.work, "plan.json"),
+            port,
+            os.path.join(env.work, "requests.log"),
+        ],
+        cwd=root,
+    )
     lines = []
     try:
         while not os.path.exists(port):
@@ -285,7 +327,9 @@ def case_hostile(env) -> str:
             new.normalize_hrefs(os.path.join(site, kind))
             new.save(pystac.CatalogType.SELF_CONTAINED)
             out = env.folder(f"hostile-{kind}")
-            res = env.run(["predict", *env.args(f"{url}/{kind}/catalog.json"), "--out", f"{out}/map.tif", "--retries", "1"])
+            res = env.run(
+                ["predict", *env.args(f"{url}/{kind}/catalog.json"), "--out", f"{out}/map.tif", "--retries", "1"]
+            )
             lines.append(f"[{kind}] {tail(res)}; map written: {os.path.exists(f'{out}/map.tif')}")
     finally:
         server.kill()

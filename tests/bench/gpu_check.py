@@ -60,8 +60,11 @@ def _env(device: str) -> dict:
     dev = torch.device(device)
     env = {"torch": torch.__version__, "python": platform.python_version(), "device": str(dev), "cpus": os.cpu_count()}
     if dev.type == "cuda":
-        env.update(gpu=torch.cuda.get_device_name(dev), capability=".".join(map(str, torch.cuda.get_device_capability(dev))),
-                   tf32_matmul=torch.backends.cuda.matmul.allow_tf32)
+        env.update(
+            gpu=torch.cuda.get_device_name(dev),
+            capability=".".join(map(str, torch.cuda.get_device_capability(dev))),
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        )
     return env
 
 

@@ -29,13 +29,17 @@ def main(items_path: str, portfile: str) -> None:
     items = json.loads(Path(items_path).read_text())["features"]
     parquet = str(Path(items_path).with_suffix(".parquet"))
     rustac.write_sync(parquet, items)
-    client = DuckdbClient(extension_directory=extension_directory(), install_extensions=False, extensions=["spatial", "icu"])
+    client = DuckdbClient(
+        extension_directory=extension_directory(), install_extensions=False, extensions=["spatial", "icu"]
+    )
     settings = Settings(stac_fastapi_geoparquet_href=parquet, stac_fastapi_landing_id="tsmap-test",
                         stac_fastapi_title="tsmap test API", stac_fastapi_description="loopback STAC API for tests")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create(settings, client).app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create(settings, client).app, host="127.0.0.1", port=port, log_level="warning")
+    )
     threading.Thread(target=_announce, args=(port, portfile, server), daemon=True).start()
     server.run()
 
