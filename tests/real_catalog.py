@@ -34,8 +34,8 @@ from tsmap.bands import ALL_BANDS, SCL, SPECTRAL
 
 from .conftest import data_path, shared_path
 
-ES = "earth_search_v1_sentinel-2-l2a_items.geojson"
-PC = "planetary_computer_sentinel-2-l2a_items.geojson"
+ES = "earth_search_v1_sentinel-2-l2a_items_extract.geojson"
+PC = "planetary_computer_sentinel-2-l2a_items_extract.geojson"
 #: Side of a Sentinel-2 tile (m): 10980 px at 10 m.
 TILE_M = 109_800.0
 #: SCL classes laid out in 700 m cells, shifted per item, so overlapping tiles disagree on clouds.
@@ -48,8 +48,9 @@ def real_features(name: str) -> list[dict]:
 
 
 def shared_features(name: str) -> list[dict]:
-    """All real items of one file in ../shared/data/stac-items (the 33-tile overpass the benchmarks sweep)."""
-    return json.loads(shared_path("data", "stac-items", name).read_text())["features"]
+    """All real items of one file in ../shared/data/stac-items (the 33-tile overpass the benchmarks sweep), named
+    like its vendored extract."""
+    return json.loads(shared_path("data", "stac-items", name.replace("_extract", "")).read_text())["features"]
 
 
 def band_key(feature: dict, band) -> str:

@@ -29,13 +29,13 @@ def test_real_earth_search_items_map_common_names():
     """Earth Search v1: common-name keys; rededge1..3 all say common_name 'rededge', so eo:bands name decides."""
     expected = {"B02": "blue", "B03": "green", "B04": "red", "B05": "rededge1", "B06": "rededge2", "B07": "rededge3",
                 "B08": "nir", "B8A": "nir08", "B11": "swir16", "B12": "swir22", "SCL": "scl"}  # fmt: skip
-    for f in _features("earth_search_v1_sentinel-2-l2a_items.geojson"):
+    for f in _features("earth_search_v1_sentinel-2-l2a_items_extract.geojson"):
         assert resolve_assets(f) == expected  # the COG, never its JPEG2000 twin
         assert resolve_assets(pystac.Item.from_dict(f)) == expected
 
 
 def test_real_planetary_computer_items_map_band_names():
-    for f in _features("planetary_computer_sentinel-2-l2a_items.geojson"):
+    for f in _features("planetary_computer_sentinel-2-l2a_items_extract.geojson"):
         assert resolve_assets(f) == {name: name for name in ALL_NAMES}
 
 

@@ -70,8 +70,8 @@ def test_search_real_item_collections_offline():
 
     from .conftest import data_path
 
-    es = str(data_path("stac-items", "earth_search_v1_sentinel-2-l2a_items.geojson"))
-    pc = str(data_path("stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
+    es = str(data_path("stac-items", "earth_search_v1_sentinel-2-l2a_items_extract.geojson"))
+    pc = str(data_path("stac-items", "planetary_computer_sentinel-2-l2a_items_extract.geojson"))
     box = BBox(-60.0, -60.6, -59.0, -60.3)  # tile 20EPT (2025-07-31, 26 % cloud)
     items = search(Query.for_year(box, 2025), stac=es)
     assert [it.id for it in items] == ["S2B_20EPT_20250731_0_L2A"]
@@ -106,7 +106,7 @@ def test_api_search_splits_an_aoi_across_180_and_uses_the_collections(monkeypatc
 
     from .conftest import data_path
 
-    path = data_path("stac-items", "planetary_computer_sentinel-2-l2a_items.geojson")
+    path = data_path("stac-items", "planetary_computer_sentinel-2-l2a_items_extract.geojson")
     features = json.loads(path.read_text())["features"]
     calls = []
 

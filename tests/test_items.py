@@ -9,8 +9,8 @@ from tsmap.items import dn_offsets, item_epsg, prepare_item
 
 from .conftest import data_path
 
-ES = "earth_search_v1_sentinel-2-l2a_items.geojson"
-PC = "planetary_computer_sentinel-2-l2a_items.geojson"
+ES = "earth_search_v1_sentinel-2-l2a_items_extract.geojson"
+PC = "planetary_computer_sentinel-2-l2a_items_extract.geojson"
 
 
 def _features(name):

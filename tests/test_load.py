@@ -160,8 +160,8 @@ def _real_items(name):
 def test_real_earth_search_and_planetary_computer_items_stack_lazily(no_compute):
     """Metadata only: real items stack onto a grid inside their tile, in their own UTM zone."""
     for name, epsg in (
-        ("earth_search_v1_sentinel-2-l2a_items.geojson", 32720),
-        ("planetary_computer_sentinel-2-l2a_items.geojson", 32660),
+        ("earth_search_v1_sentinel-2-l2a_items_extract.geojson", 32720),
+        ("planetary_computer_sentinel-2-l2a_items_extract.geojson", 32660),
     ):
         item = _real_items(name)[0]
         x0, y0 = item.assets["B02" if "B02" in item.assets else "blue"].extra_fields["proj:transform"][2::3][:2]
@@ -177,7 +177,7 @@ def test_real_item_with_proj_code_only_stacks(no_compute):
 
     from tsmap.items import prepare_item
 
-    d = _real_dicts("earth_search_v1_sentinel-2-l2a_items.geojson")[0]
+    d = _real_dicts("earth_search_v1_sentinel-2-l2a_items_extract.geojson")[0]
     d["properties"]["proj:code"] = f"EPSG:{d['properties'].pop('proj:epsg')}"
     d["stac_extensions"] = [e.replace("projection/v1.1.0", "projection/v2.0.0") for e in d["stac_extensions"]]
     item = pystac.Item.from_dict(d)
@@ -190,7 +190,7 @@ def test_real_item_with_proj_code_only_stacks(no_compute):
 def test_real_items_from_two_utm_zones_stack_into_one_grid(no_compute):
     """Real Planetary Computer items in zones 59 and 60 around 174°E: one lazy cube, no CRS conflict."""
     aoi = BBox(173.9, 57.9, 174.1, 58.0)
-    catalog = str(data_path("stac-items", "planetary_computer_sentinel-2-l2a_items.geojson"))
+    catalog = str(data_path("stac-items", "planetary_computer_sentinel-2-l2a_items_extract.geojson"))
     hits = search(Query.for_dates(aoi, "2019-01-01", "2019-01-01"), stac=catalog)
     assert {h.properties["proj:code"] for h in hits} == {"EPSG:32659", "EPSG:32660"}
     grid = Grid.from_bbox(aoi)

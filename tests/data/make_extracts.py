@@ -9,6 +9,7 @@ any checkout; tests/data/README.md says what was cut and under which licence.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 from pathlib import Path
@@ -39,14 +40,27 @@ def write_collection(path: Path, collection: dict, features: list[dict]) -> None
     path.write_text(body, encoding="utf-8")
 
 
+ES_EXTRACT = "earth_search_v1_sentinel-2-l2a_items_extract.geojson"
+PC_EXTRACT = "planetary_computer_sentinel-2-l2a_items_extract.geojson"
+#: Assets no test reads (metadata files, previews, true-colour images) and links other than ``self``.
+UNUSED_ASSET = re.compile(r"metadata|manifest|thumbnail|preview|tilejson|^visual")
+
+
+def _bands_only(feature: dict) -> dict:
+    """An item with its band assets (COG and JPEG 2000 twins), properties, geometry and self link only."""
+    assets = {k: v for k, v in feature["assets"].items() if not UNUSED_ASSET.search(k)}
+    links = [link for link in feature.get("links", []) if link.get("rel") == "self"]
+    return {**feature, "assets": assets, "links": links}
+
+
 def stac_items() -> None:
     src, dst = SHARED / "data" / "stac-items", DATA / "stac-items"
     dst.mkdir(exist_ok=True)
     es = json.loads((src / "earth_search_v1_sentinel-2-l2a_items.geojson").read_text())
-    write_collection(dst / "earth_search_v1_sentinel-2-l2a_items.geojson", es, es["features"])
+    write_collection(dst / ES_EXTRACT, es, [_bands_only(f) for f in es["features"]])
     pc = json.loads((src / "planetary_computer_sentinel-2-l2a_items.geojson").read_text())
-    strip = [f for f in pc["features"] if f["properties"]["s2:mgrs_tile"] in PC_TILES]
-    write_collection(dst / "planetary_computer_sentinel-2-l2a_items.geojson", pc, strip)
+    strip = [_bands_only(f) for f in pc["features"] if f["properties"]["s2:mgrs_tile"] in PC_TILES]
+    write_collection(dst / PC_EXTRACT, pc, strip)
     shutil.copyfile(src / "LICENSE.pystac-client", dst / "LICENSE.pystac-client")
 
 
